@@ -1,0 +1,1 @@
+/* compress_lz4.c: to be written */

@@ -1,0 +1,1 @@
+/* compress_lzo.c: to be written */

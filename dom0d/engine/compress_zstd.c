@@ -1,0 +1,1 @@
+/* compress_zstd.c: to be written */

@@ -1,0 +1,1 @@
+/* compressor.c: to be written */

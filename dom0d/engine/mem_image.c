@@ -1,0 +1,1 @@
+/* mem_image.c: to be written */

@@ -1,0 +1,49 @@
+/*
+ * mem_image.h - read-only access to a memory image, page by page.
+ *
+ * Formats: raw page dumps (page i = bytes 4096*i..), ELF core files whose
+ * PT_LOAD segments hold the memory (QEMU dump-guest-memory, xl dump-core,
+ * Linux process cores), and either of those compressed with zstd (the
+ * corpus format; long windows up to 2^31 are accepted). A file that is
+ * none of these, is truncated, or whose raw size is not a whole number of
+ * pages is refused with a message naming the file.
+ */
+#ifndef DE_MEM_IMAGE_H
+#define DE_MEM_IMAGE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+enum mem_image_format {
+    MEM_IMAGE_RAW = 0,
+    MEM_IMAGE_ELF,
+};
+
+struct mem_image {
+    char *path;
+    enum mem_image_format format;
+    int compressed;             /* 1 when the file was zstd-compressed */
+    size_t npages;
+    /* private */
+    const uint8_t *data;        /* whole (decompressed) file contents */
+    size_t data_len;
+    void *map;                  /* mmap of the file, or NULL */
+    size_t map_len;
+    uint8_t *heap;              /* decompressed copy, or NULL */
+    uint64_t *page_off;         /* ELF: file offset of each page, or NULL */
+    uint8_t *pad;               /* ELF: pages that are partly or wholly
+                                   outside the file (zero filled) */
+    uint32_t *pad_index;        /* ELF: index into pad, UINT32_MAX if none */
+};
+
+/* Opens `path`. Returns 0, or -1 with a message of the form
+ * "PATH: reason" in err[0..errlen). */
+int mem_image_open(struct mem_image *img, const char *path, char *err,
+                   size_t errlen);
+
+/* Page i (i < npages): DE_PAGE_SIZE readable bytes. */
+const void *mem_image_page(const struct mem_image *img, size_t i);
+
+void mem_image_close(struct mem_image *img);
+
+#endif

@@ -1,0 +1,1 @@
+/* page_bwt.c: to be written */

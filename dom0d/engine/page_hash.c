@@ -1,0 +1,1 @@
+/* page_hash.c: to be written */

@@ -1,0 +1,1 @@
+/* patch_bsdiff.c: to be written */

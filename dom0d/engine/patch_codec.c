@@ -1,0 +1,1 @@
+/* patch_codec.c: to be written */

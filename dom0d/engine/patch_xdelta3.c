@@ -1,0 +1,1 @@
+/* patch_xdelta3.c: to be written */

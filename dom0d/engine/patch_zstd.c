@@ -1,0 +1,1 @@
+/* patch_zstd.c: to be written */

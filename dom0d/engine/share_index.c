@@ -1,0 +1,1 @@
+/* share_index.c: to be written */

@@ -1,0 +1,1 @@
+/* simdetect.c: to be written */
