@@ -30,10 +30,11 @@ struct mem_image {
     void *map;                  /* mmap of the file, or NULL */
     size_t map_len;
     uint8_t *heap;              /* decompressed copy, or NULL */
-    uint64_t *page_off;         /* ELF: file offset of each page, or NULL */
+    size_t heap_len;            /* length of the heap mapping */
+    uint64_t *page_off;         /* ELF: offset in data of each page, or,
+                                   with bit 63 set, its slot in pad */
     uint8_t *pad;               /* ELF: pages that are partly or wholly
                                    outside the file (zero filled) */
-    uint32_t *pad_index;        /* ELF: index into pad, UINT32_MAX if none */
 };
 
 /* Opens `path`. Returns 0, or -1 with a message of the form
@@ -41,7 +42,10 @@ struct mem_image {
 int mem_image_open(struct mem_image *img, const char *path, char *err,
                    size_t errlen);
 
-/* Page i (i < npages): DE_PAGE_SIZE readable bytes. */
+/* Page i (i < npages): DE_PAGE_SIZE readable bytes. Raw images give
+ * page-aligned pages; an ELF core's pages are wherever its segments put
+ * them in the file (QEMU's follow the notes unaligned), so callers must not
+ * assume any alignment. */
 const void *mem_image_page(const struct mem_image *img, size_t i);
 
 void mem_image_close(struct mem_image *img);
