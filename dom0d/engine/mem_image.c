@@ -382,8 +382,8 @@ static int resolve_extended(const struct ctx *c, struct ehdr *h)
     return 0;
 }
 
-/* Checks what parse_elf needs to know before trusting the header: returns
- * 1 for a core, 0 for an ELF file that is not one (read as raw), -1. */
+/* Checks what parse_core needs before it trusts the header: returns 1 for
+ * a core, 0 for an ELF file that is not one (read as raw), -1. */
 static int check_ehdr(const struct ctx *c, struct ehdr *h)
 {
     const uint8_t *p = c->img->data;
@@ -671,6 +671,10 @@ static int parse(const struct ctx *c)
             return -1;
         if (rc > 0)
             return parse_core(c, &h);
+        /* An executable passed by mistake: say so, not "bad size". */
+        if (c->img->data_len % DE_PAGE_SIZE)
+            return fail(c, "not a memory image: ELF file of type %u is not "
+                           "a core dump", h.type);
     }
     return parse_raw(c);
 }

@@ -7,6 +7,12 @@
  * corpus format; long windows up to 2^31 are accepted). A file that is
  * none of these, is truncated, or whose raw size is not a whole number of
  * pages is refused with a message naming the file.
+ *
+ * An ELF core's pages are those of its PT_LOAD segments that have file
+ * data, in program-header order, each ceil(p_memsz / 4096) pages with the
+ * bytes past p_filesz reading as zero; segments with p_filesz == 0 were
+ * not dumped and give no pages. An xl dump-core gives the valid pages of
+ * its .xen_pages section. An ELF file that is not a core is raw memory.
  */
 #ifndef DE_MEM_IMAGE_H
 #define DE_MEM_IMAGE_H

@@ -16,13 +16,16 @@ uint64_t page_hash(const void *page)
 
 bool page_is_zero(const void *page)
 {
-    const uint64_t *w = page;
+    const unsigned char *p = page;
 
     /* OR-reduce in blocks: branch once per 64 bytes so the common non-zero
-     * page exits early and the zero page runs at memory speed. */
-    for (size_t i = 0; i < DE_PAGE_SIZE / 8; i += 8) {
-        if (w[i] | w[i + 1] | w[i + 2] | w[i + 3] |
-            w[i + 4] | w[i + 5] | w[i + 6] | w[i + 7])
+     * page exits early and the zero page runs at memory speed. Pages of
+     * ELF cores may be unaligned: memcpy loads compile to plain moves. */
+    for (size_t i = 0; i < DE_PAGE_SIZE; i += 64) {
+        uint64_t w[8];
+
+        memcpy(w, p + i, sizeof w);
+        if (w[0] | w[1] | w[2] | w[3] | w[4] | w[5] | w[6] | w[7])
             return false;
     }
     return true;

@@ -203,21 +203,22 @@ int dexc_get_info(const dexc_guest *g, struct dexc_info *info);
 /* ------------------------------------------------------------------ */
 /* Reading guest memory                                                */
 
-/* Maps n pages read-only: ptrs[i] points at page gfns[i] (or is NULL and
- * rc[i] < 0). Nothing changes for the guest. A page without a frame is
+/* Maps n pages read-only: ptrs[i] points at page gfns[i], or is NULL with
+ * rc[i] < 0. Nothing changes for the guest. A page without a frame is
  * refused (-ENODATA) because reading it would re-create it; an ABSENT page
  * maps to a shared page of zeros, which is what the guest would read.
  * While mapped a page cannot be reclaimed or shared (-EBUSY), as on Xen
  * where a foreign mapping holds a reference to the frame. The contents of
  * a page that is not frozen can change under the reader. Returns the
- * mapping (release with dexc_unmap) and sets *nr_ok to the number of pages
- * mapped; NULL with *nr_ok = -errno when the call failed as a whole.
+ * number of pages mapped and *out (release it with dexc_unmap, even when
+ * no page was mapped), or -errno with *out = NULL.
  * uffd: the daemon maps the guest memfd once, PROT_READ; this call only
  * checks states and computes addresses. */
-dexc_mapping *dexc_map_ro(dexc_guest *g, const uint64_t *gfns, size_t n,
-                          const void **ptrs, int *rc, int *nr_ok);
+int dexc_map_ro(dexc_guest *g, const uint64_t *gfns, size_t n,
+                const void **ptrs, int *rc, dexc_mapping **out);
 
-/* Releases a mapping; its pointers become invalid. NULL is ignored. */
+/* Releases a mapping of guest g; its pointers become invalid. NULL is
+ * ignored. Release every mapping before dexc_close. */
 void dexc_unmap(dexc_guest *g, dexc_mapping *m);
 
 /* ------------------------------------------------------------------ */

@@ -540,6 +540,20 @@ static void test_bad_files(void)
     expect_fail(path, "size 5000 is not a whole number of 4096-byte pages");
     unlink(path);
 
+    /* an executable, not a core */
+    {
+        Elf64_Ehdr e = { .e_type = ET_EXEC };
+
+        memcpy(e.e_ident, ELFMAG, SELFMAG);
+        e.e_ident[EI_CLASS] = ELFCLASS64;
+        e.e_ident[EI_DATA] = ELFDATA2LSB;
+        memcpy(buf, &e, sizeof e);
+        path = write_tmp("a.out", buf, 5000);
+        expect_fail(path, "not a memory image: ELF file of type 2 is not a "
+                          "core dump");
+        unlink(path);
+    }
+
     expect_fail(tmp_path("does-not-exist"), "No such file or directory");
     expect_fail(tu_tmpdir(), "is a directory");
     expect_fail("/dev/null", "not a regular file");
@@ -916,6 +930,6 @@ int register_mem_image_tests(void)
         !CU_add_test(s, "corpus vm-kv-1", test_corpus_image) ||
         !CU_add_test(s, "gcore of a child", test_gcore) ||
         !CU_add_test(s, "kernel core of a child", test_kernel_core))
-        return CU_get_error();
+        return (int)CU_get_error();
     return CUE_SUCCESS;
 }
