@@ -339,7 +339,7 @@ static void put_escaped(struct json_buf *j, const char *s, size_t n)
         char esc[8];
 
         /* copy plain runs in one go: names and numbers are mostly that */
-        while (i + run < n && u[i + run] >= 0x20 && u[i + run] < 0x80 &&
+        while (i + run < n && u[i + run] >= 0x20 && u[i + run] < 0x7f &&
                u[i + run] != '"' && u[i + run] != '\\')
             run++;
         if (run) {

@@ -581,7 +581,8 @@ size_t store_compact(struct store *st, size_t max_bytes)
             if (!src || !(dst = fullest_except(c, src)))
                 break;
             for (unsigned s = 0; s < src->bump && src->inuse > 0 &&
-                                 dst->inuse < c->objs; s++) {
+                                 dst->inuse < c->objs && moved < max_bytes;
+                 s++) {
                 uint32_t idx = src->owner[s];
                 struct hent *e;
                 unsigned d;

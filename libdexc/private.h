@@ -121,6 +121,10 @@ bool dxi_log_enabled(int level);
 #define DEXC_CONTAINER(ptr, type, member) \
     ((type *)(void *)((char *)(ptr) - offsetof(type, member)))
 
+/* A userfaultfd for this process: the syscall, else /dev/userfaultfd
+ * (which root can open when the syscall is restricted). -1 and errno. */
+int dxi_new_userfaultfd(int flags);
+
 /* uffd backend pieces used by the listener (listen.c) */
 extern const struct dexc_ops dxi_uffd_ops;
 

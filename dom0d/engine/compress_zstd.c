@@ -8,6 +8,7 @@
  */
 #include <errno.h>
 #include <stdlib.h>
+#include <string.h>
 
 #define ZSTD_STATIC_LINKING_ONLY /* ZSTD_c_format, ZSTD_f_zstd1_magicless */
 #include <zstd.h>
@@ -18,10 +19,19 @@
 
 #define ZCOMP_DEFAULT_LEVEL 3
 
+/* zstd's bit-stream writers keep an 8-byte container of slack: it fails
+ * with dstSize_tooSmall unless it has a few bytes more than the frame it
+ * ends up writing (9 at most over every sample page, at every level). So a
+ * page that would fit in cap exactly is compressed into a scratch buffer
+ * with this much room beyond cap, then copied out. */
+#define ZSTD_SLACK 32
+#define ZSCRATCH_SIZE ZSTD_COMPRESSBOUND(DE_PAGE_SIZE)
+
 struct zstd_comp {
     struct compressor base;
     ZSTD_CCtx *cctx;
     ZSTD_DCtx *dctx;
+    unsigned char scratch[ZSCRATCH_SIZE];
 };
 
 static void zcomp_free(struct compressor *c)
@@ -73,13 +83,25 @@ static ssize_t zcomp_encode(struct compressor *c, const unsigned char *page,
                             unsigned char *out, size_t cap)
 {
     struct zstd_comp *zc = (struct zstd_comp *)c;
-    size_t r = ZSTD_compress2(zc->cctx, out, cap, page, DE_PAGE_SIZE);
+    unsigned char *dst = out;
+    size_t room = cap, r;
 
+    /* Straight into out when cap covers any frame, else into scratch with
+     * the slack zstd needs beyond cap. */
+    if (cap < ZSCRATCH_SIZE) {
+        dst = zc->scratch;
+        room = cap + ZSTD_SLACK < ZSCRATCH_SIZE ? cap + ZSTD_SLACK : ZSCRATCH_SIZE;
+    }
+    r = ZSTD_compress2(zc->cctx, dst, room, page, DE_PAGE_SIZE);
     if (ZSTD_isError(r)) {
         ZSTD_CCtx_reset(zc->cctx, ZSTD_reset_session_only);
         return ZSTD_getErrorCode(r) == ZSTD_error_dstSize_tooSmall
                    ? COMP_TOO_BIG : -EIO;
     }
+    if (r > cap)
+        return COMP_TOO_BIG;
+    if (dst != out)
+        memcpy(out, dst, r);
     return (ssize_t)r;
 }
 

@@ -4,6 +4,7 @@
  * compress_zstd.c).
  */
 #include <errno.h>
+#include <stdint.h>
 #include <string.h>
 
 #include "compressor.h"
@@ -66,6 +67,13 @@ enum compressor_id compressor_id(const struct compressor *c)
     return c->ops->id;
 }
 
+static int overlap(const void *a, size_t alen, const void *b, size_t blen)
+{
+    uintptr_t x = (uintptr_t)a, y = (uintptr_t)b;
+
+    return x < y + blen && y < x + alen;
+}
+
 ssize_t compressor_encode(struct compressor *c, const void *page, void *out,
                           size_t cap)
 {
@@ -77,6 +85,9 @@ ssize_t compressor_encode(struct compressor *c, const void *page, void *out,
      * few pages of room is never needed for one page. */
     if (cap > 16 * DE_PAGE_SIZE)
         cap = 16 * DE_PAGE_SIZE;
+    /* No codec compresses in place. */
+    if (overlap(page, DE_PAGE_SIZE, out, cap))
+        return -EINVAL;
     return c->ops->encode(c, page, out, cap);
 }
 
@@ -86,6 +97,8 @@ int compressor_decode(struct compressor *c, const void *in, size_t len,
     if (!c || !in || !page_out)
         return -EINVAL;
     if (len == 0 || len > 16 * DE_PAGE_SIZE)
+        return -EINVAL;
+    if (overlap(in, len, page_out, DE_PAGE_SIZE))
         return -EINVAL;
     return c->ops->decode(c, in, len, page_out);
 }

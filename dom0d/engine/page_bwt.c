@@ -1,9 +1,10 @@
 /*
  * page_bwt.c - per-page Burrows-Wheeler transform + move-to-front.
  *
- * Forward: divbwt() from libdivsufsort (suffix array in the context), then
- * MTF in place. Its primary index is the row of the implicit end-of-string
- * sentinel, 1..DE_PAGE_SIZE.
+ * Forward: divbwt() from libdivsufsort (suffix array in the context; the
+ * library still mallocs its bucket arrays per call), then MTF in place.
+ * Its primary index is the row of the implicit end-of-string sentinel,
+ * 1..DE_PAGE_SIZE.
  *
  * Inverse: inverse MTF, then our own LF walk rather than libdivsufsort's
  * inverse_bw_transform(): the transform's input may be any bytes (a

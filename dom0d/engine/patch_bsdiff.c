@@ -51,11 +51,15 @@ enum { BSD_ZSTD = 0, BSD_RAW = 1 };
 #define BSD_BODY_MAX (BSD_HDR_MAX + BSD_CTRL_MAX + BSD_N)
 
 /* The body is mostly zero runs in the diff stream plus new bytes. On real
- * similar pairs, level 5 (lazy matching) squeezes it 7-9% more than
- * levels 1-3 for ~10-25 us; level 9 and up gain under 1% more at 3x that
- * (see the codec report). Without that gain bsdiff patches are no smaller
- * than zstd-with-prefix ones. */
+ * similar pairs level 5 (lazy matching) squeezes it 7-9% more than levels
+ * 1-3 for 10-25 us more; level 9 and up gain under 1% more at 3x that.
+ * Without that gain bsdiff patches are no smaller than zstd-with-prefix
+ * ones at level 1. */
 #define BSD_ZSTD_LEVEL 5
+
+/* zstd needs a few bytes of room beyond the frame it writes (its bit
+ * streams keep an 8-byte container); see patch_zstd.c. */
+#define BSD_ZSTD_SLACK 32
 
 /* bsdiff's rule: a new exact match replaces the current alignment when it
  * covers this many more matching bytes than the alignment does. */
@@ -67,8 +71,9 @@ struct bsdiff_codec {
     ZSTD_DCtx *dctx;
     /* The suffix array of the last reference, kept with a copy of it:
      * divsufsort() costs 100-300 us on a page (its 256x256 bucket passes
-     * dominate at this size), and a reference is often patched against
-     * several targets in a row. */
+     * dominate at this size) and mallocs its 257 KiB of buckets on every
+     * call, with no way to pass them in; a reference is often patched
+     * against several targets in a row. */
     int sa_valid;
     unsigned char sa_ref[DE_PAGE_SIZE];
     saidx_t sa[DE_PAGE_SIZE];
@@ -78,6 +83,7 @@ struct bsdiff_codec {
     unsigned char diff[DE_PAGE_SIZE];
     unsigned char extra[DE_PAGE_SIZE];
     unsigned char body[BSD_BODY_MAX];
+    unsigned char zbody[BSD_BODY_MAX + BSD_ZSTD_SLACK];
 };
 
 static void bsd_free(struct patch_codec *pc)
@@ -387,7 +393,7 @@ static ssize_t bsd_encode(struct patch_codec *pc, const unsigned char *ref,
                           size_t cap)
 {
     struct bsdiff_codec *bc = (struct bsdiff_codec *)pc;
-    size_t body_len, z;
+    size_t body_len, room, z;
 
     if (cap < 2)
         return PATCH_TOO_BIG;
@@ -396,17 +402,21 @@ static ssize_t bsd_encode(struct patch_codec *pc, const unsigned char *ref,
     bsd_scan(bc, ref, target);
     body_len = bsd_body(bc);
 
-    /* A stored body (at least a page) only ever fits a capacity above a
-     * page; otherwise zstd gets exactly the room left and fails early. */
-    z = ZSTD_compress2(bc->cctx, out + 1, cap - 1, bc->body, body_len);
+    /* zstd gets room for the smaller of the capacity and the stored body
+     * (plus its slack), so a page that cannot fit fails early. A stored
+     * body is at least a page: it only fits capacities above a page. */
+    room = cap - 1 < body_len ? cap - 1 : body_len;
+    z = ZSTD_compress2(bc->cctx, bc->zbody, room + BSD_ZSTD_SLACK, bc->body,
+                       body_len);
     if (ZSTD_isError(z)) {
         ZSTD_CCtx_reset(bc->cctx, ZSTD_reset_session_only);
         if (ZSTD_getErrorCode(z) != ZSTD_error_dstSize_tooSmall)
             return -EIO;
         z = SIZE_MAX;
     }
-    if (z <= body_len) {
+    if (z <= room) {
         out[0] = BSD_ZSTD;
+        memcpy(out + 1, bc->zbody, z);
         return (ssize_t)(1 + z);
     }
     if (1 + body_len > cap)

@@ -4,6 +4,7 @@
  * patch_bsdiff.c).
  */
 #include <errno.h>
+#include <stdint.h>
 #include <string.h>
 
 #include "page.h"
@@ -66,6 +67,28 @@ enum patch_codec_id patch_codec_id(const struct patch_codec *pc)
     return pc->ops->id;
 }
 
+static int overlap(const void *a, size_t alen, const void *b, size_t blen)
+{
+    uintptr_t x = (uintptr_t)a, y = (uintptr_t)b;
+
+    return x < y + blen && y < x + alen;
+}
+
+/* The backends assume the reference is not written while they read it
+ * and does not alias the data they compress: zstd, for one, drops the
+ * part of its prefix that overlaps its input (patching a page against
+ * itself would find no match), and decoding into the reference's own
+ * buffer would overwrite bytes still to be copied. A private copy makes
+ * both cases work; they are rare, so the copy costs nothing in general. */
+static const void *safe_ref(struct patch_codec *pc, const void *ref,
+                            const void *other)
+{
+    if (!overlap(ref, DE_PAGE_SIZE, other, DE_PAGE_SIZE))
+        return ref;
+    memcpy(pc->ref_copy, ref, DE_PAGE_SIZE);
+    return pc->ref_copy;
+}
+
 ssize_t patch_encode(struct patch_codec *pc, const void *ref,
                      const void *target, void *out, size_t cap)
 {
@@ -77,7 +100,11 @@ ssize_t patch_encode(struct patch_codec *pc, const void *ref,
      * of one page needs more than a few pages of room anyway. */
     if (cap > 16 * DE_PAGE_SIZE)
         cap = 16 * DE_PAGE_SIZE;
-    return pc->ops->encode(pc, ref, target, out, cap);
+    /* Writing the patch over an input while reading it cannot work. */
+    if (overlap(out, cap, ref, DE_PAGE_SIZE) ||
+        overlap(out, cap, target, DE_PAGE_SIZE))
+        return -EINVAL;
+    return pc->ops->encode(pc, safe_ref(pc, ref, target), target, out, cap);
 }
 
 int patch_decode(struct patch_codec *pc, const void *ref, const void *patch,
@@ -87,5 +114,8 @@ int patch_decode(struct patch_codec *pc, const void *ref, const void *patch,
         return -EINVAL;
     if (len == 0 || len > 16 * DE_PAGE_SIZE)
         return -EINVAL;
-    return pc->ops->decode(pc, ref, patch, len, page_out);
+    if (overlap(patch, len, page_out, DE_PAGE_SIZE))
+        return -EINVAL;
+    return pc->ops->decode(pc, safe_ref(pc, ref, page_out), patch, len,
+                           page_out);
 }

@@ -12,6 +12,7 @@
 #ifndef DE_PATCH_CODEC_IMPL_H
 #define DE_PATCH_CODEC_IMPL_H
 
+#include "page.h"
 #include "patch_codec.h"
 
 struct patch_codec_ops {
@@ -31,6 +32,9 @@ struct patch_codec_ops {
 /* The common head of every backend context. */
 struct patch_codec {
     const struct patch_codec_ops *ops;
+    /* A private copy of the reference when the caller's overlaps the
+     * target or the output page (see patch_codec.c). */
+    unsigned char ref_copy[DE_PAGE_SIZE];
 };
 
 extern const struct patch_codec_ops de_patch_xdelta3_ops;

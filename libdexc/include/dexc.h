@@ -119,6 +119,7 @@ struct dexc_uffd_desc {
     uint64_t base;      /* address of the RAM in the guest, page aligned */
     uint64_t length;    /* bytes, a non-zero multiple of DEXC_PAGE_SIZE */
     uint64_t features;  /* UFFD_FEATURE_* the guest negotiated */
+    uint32_t uffd_flags; /* UFFD_USER_MODE_ONLY if the uffd was made so */
     const char *name;   /* for logs and dexc_get_info, may be NULL */
     uint32_t id;        /* caller's id for the guest */
 };
@@ -157,7 +158,8 @@ int dexc_listener_fd(const dexc_listener *l);
  * was refused (malformed message, wrong descriptors, checks failed: the
  * connection is answered with the error and closed) or accept failed.
  * The listener stays usable after any return; call again until 0.
- * A connection that sends nothing within 5 s is dropped. */
+ * A connection that closes without a word is dropped quietly, one that
+ * sends nothing within 5 s is dropped. */
 int dexc_accept(dexc_listener *l, unsigned open_flags, dexc_guest **out);
 
 /* Closes the socket, drops pending connections, unlinks the path. */

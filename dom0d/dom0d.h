@@ -1,0 +1,166 @@
+/*
+ * dom0d.h - de-dom0d's types: the daemon, its guests, their page records,
+ * the canonical contents shared between pages, and sharing groups.
+ */
+#ifndef DE_DOM0D_H
+#define DE_DOM0D_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "compressor.h"
+#include "config.h"
+#include "dexc.h"
+#include "page.h"
+#include "patch_codec.h"
+#include "share_index.h"
+#include "simdetect.h"
+#include "stats.h"
+#include "store.h"
+
+struct event;
+struct event_base;
+struct ctl_server;
+struct swapfile;
+
+/*
+ * What the daemon knows of one guest page. 16 bytes: this is the per-page
+ * record de-analyze charges (ANALYZE_RECORD_BYTES).
+ */
+enum prec_state {
+    PR_NORMAL = 0,      /* in the guest, writable */
+    PR_FROZEN,          /* in the guest, read-only; `ref` is the dexc handle */
+    PR_ZERO,            /* reclaimed, restores as zeros */
+    PR_SHARED,          /* reclaimed, `obj` is its canonical content */
+    PR_PATCHED,         /* reclaimed, patch in `ref` (store) against `obj` */
+    PR_COMPRESSED,      /* reclaimed, `ref` is the store handle */
+    PR_SWAPPED,         /* reclaimed, `ref` is a swap slot, `enc` says what */
+};
+
+enum prec_enc {         /* encoding of a swapped page */
+    ENC_RAW = 0,
+    ENC_COMPRESSED,
+    ENC_PATCH,
+};
+
+struct prec {
+    uint64_t ref;
+    uint32_t obj;       /* object id (PR_SHARED, PR_PATCHED, swapped patch) */
+    uint16_t len;       /* encoded length */
+    uint8_t state;      /* enum prec_state */
+    uint8_t age : 5;    /* NRU: clock sweeps since last use (saturating) */
+    uint8_t enc : 2;    /* enum prec_enc, for PR_SWAPPED */
+    uint8_t indexed : 1;/* candidate in the share index (hash in cand_hash) */
+};
+
+#define AGE_MAX 31
+#define OBJ_NONE UINT32_MAX
+
+/* A canonical content: one copy the daemon owns, which shared pages
+ * restore from and patches are made against (the daemon's own copy of a
+ * reference page). */
+struct object {
+    store_handle_t h;   /* 4096-byte store object; NONE when free */
+    uint64_t hash;
+    uint32_t refs;      /* shared pages + patches (in store or swap) */
+    uint32_t group;     /* sharing group index */
+    uint32_t next_free;
+};
+
+/* Pages share, and patch against each other, only within a group. */
+struct share_group {
+    char name[CONFIG_NAME_MAX];
+    struct share_index *si;     /* objects and candidate pages */
+    struct simdetect *sd;       /* reference candidates */
+    struct simdetect_params sdp;
+    uint64_t sd_inserts;        /* since the detector was (re)built */
+    unsigned users;             /* guests in the group */
+};
+
+struct guest {
+    struct daemon *d;
+    uint32_t slot;              /* index in d->guests */
+    uint32_t id;
+    char name[CONFIG_NAME_MAX];
+    dexc_guest *dx;
+    struct event *ev;
+    uint64_t npages;
+    struct prec *rec;
+    uint64_t *cand_hash;        /* hash under which a candidate is indexed */
+    uint64_t hand;              /* clock hand: next gfn to scan */
+    uint64_t sweeps;            /* completed clock sweeps */
+    struct de_policy pol;       /* effective policy */
+    bool paused;
+    bool gone;
+    uint32_t group;
+    struct patch_codec *pc;
+    struct compressor *cc;
+    struct de_stats st;
+    uint64_t enc_bytes;         /* store bytes of its patches and compressed
+                                   pages, rounded to the store grain */
+};
+
+struct daemon {
+    struct event_base *base;
+    struct de_config *cfg;
+    char cfg_path[CONFIG_PATH_MAX];
+    struct ctl_server *ctl;
+    dexc_listener *lis;
+    struct event *lis_ev;
+    struct event *tick_ev;
+    struct event *sig_ev[4];
+    struct store *store;
+    struct swapfile *swap;
+    struct guest **guests;      /* slots; NULL when free */
+    uint32_t nguests_cap;
+    uint32_t next_id;
+    struct object *obj;
+    uint32_t nobj, obj_cap, obj_free;
+    struct share_group *groups;
+    uint32_t ngroups;
+    struct de_stats gone_st;    /* totals of guests that have left */
+    uint64_t start_ns;
+    uint8_t scratch[2][DE_PAGE_SIZE];
+    uint8_t idxbuf[DE_PAGE_SIZE];    /* index_page() reads candidates here */
+    uint8_t encbuf[DE_PAGE_SIZE + 64];
+    bool stopping;
+};
+
+/* objects.c */
+int group_for(struct daemon *d, const char *name, uint32_t *out);
+void group_release(struct daemon *d, uint32_t g);
+int object_new(struct daemon *d, uint32_t group, const void *page,
+               uint64_t hash, uint32_t *out);
+const void *object_data(const struct daemon *d, uint32_t id);
+void object_ref(struct daemon *d, uint32_t id);
+void object_unref(struct daemon *d, uint32_t id);
+const void *index_page(void *ctx, uint64_t id);
+void group_offer_reference(struct daemon *d, uint32_t g,
+                           const struct simdetect_keys *k, uint64_t id);
+uint64_t cand_id(const struct guest *g, uint64_t gfn);
+bool id_is_cand(uint64_t id);
+struct guest *cand_guest(const struct daemon *d, uint64_t id, uint64_t *gfn);
+
+/* guest.c */
+int guest_adopt(struct daemon *d, dexc_guest *dx);
+void guest_gone(struct guest *g);
+int guest_flush(struct guest *g);
+struct guest *guest_find(struct daemon *d, const char *name);
+int guest_read(struct guest *g, uint64_t gfn, void *buf);
+void guest_uncandidate(struct guest *g, uint64_t gfn);
+void guest_apply_policy(struct guest *g);
+void guest_drop_record(struct guest *g, uint64_t gfn);
+
+/* fault.c */
+void fault_service(struct guest *g);
+int fault_decode(struct guest *g, uint64_t gfn, void *page,
+                 enum page_kind *kind);
+
+/* scan.c */
+void scan_tick(struct daemon *d);
+
+/* ctlcmd.c */
+extern const struct ctl_ops dom0d_ctl_ops;
+
+#endif
