@@ -769,7 +769,8 @@ int config_load(const char *path, struct de_config **out, char *err,
         seterr(err, errlen, "%s: %s", path, strerror(errno));
         return -1;
     }
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    /* character devices: `-f /dev/null` means "defaults only" */
+    if (fstat(fd, &st) != 0 || !(S_ISREG(st.st_mode) || S_ISCHR(st.st_mode))) {
         seterr(err, errlen, "%s: not a regular file", path);
         close(fd);
         return -1;

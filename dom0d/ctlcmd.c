@@ -170,21 +170,32 @@ static int cmd_set(void *ctx, const char *name, const char *key,
                    size_t errlen)
 {
     struct daemon *d = ctx;
-    struct guest *g = need_guest(d, name, err, errlen);
-    struct de_policy p;
+    bool all = strcmp(name, "*") == 0;
+    struct guest *g = NULL;
 
-    if (!g)
+    (void)j;
+    if (!all && !(g = need_guest(d, name, err, errlen)))
         return -1;
     if (strcmp(key, "share_group") == 0) {
         snprintf(err, errlen, "share_group cannot change while a guest runs");
         return -1;
     }
-    if (config_set(d->cfg, g->name, key, value, err, errlen) != 0)
+    if (config_set(d->cfg, all ? NULL : g->name, key, value, err, errlen) != 0)
         return -1;
-    config_for_guest(d->cfg, g->name, &p);
-    g->pol = p;
-    guest_apply_policy(g);
-    log_info("guest %s: %s = %s", g->name, key, value);
+    /* "*" sets the default: every guest without its own value follows. */
+    for (uint32_t i = 0; i < d->nguests_cap; i++) {
+        struct guest *t = d->guests[i];
+        char grp[CONFIG_NAME_MAX];
+
+        if (!t || (!all && t != g))
+            continue;
+        snprintf(grp, sizeof grp, "%s", t->pol.share_group);
+        config_for_guest(d->cfg, t->name, &t->pol);
+        snprintf(t->pol.share_group, sizeof t->pol.share_group, "%s", grp);
+        guest_apply_policy(t);
+    }
+    log_info("%s %s: %s = %s", all ? "every" : "guest", all ? "guest" : g->name,
+             key, value);
     return 0;
 }
 

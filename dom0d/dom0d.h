@@ -44,15 +44,24 @@ enum prec_enc {         /* encoding of a swapped page */
     ENC_PATCH,
 };
 
+/* Frozen-page flags: what was already tried on this unchanged content,
+ * so the clock does not redo failed work every sweep. Cleared whenever
+ * the page is frozen anew (it may have changed). */
+#define PF_OFFERED     1u   /* offered to the similarity detector */
+#define PF_NO_PATCH    2u   /* no reference gave a patch under threshold */
+#define PF_NO_COMPRESS 4u   /* did not compress under threshold */
+
 struct prec {
     uint64_t ref;
     uint32_t obj;       /* object id (PR_SHARED, PR_PATCHED, swapped patch) */
-    uint16_t len;       /* encoded length */
+    uint16_t len : 13;  /* encoded length (<= 4096) */
+    uint16_t flags : 3; /* PF_*, while PR_FROZEN */
     uint8_t state;      /* enum prec_state */
     uint8_t age : 5;    /* NRU: clock sweeps since last use (saturating) */
     uint8_t enc : 2;    /* enum prec_enc, for PR_SWAPPED */
     uint8_t indexed : 1;/* candidate in the share index (hash in cand_hash) */
 };
+_Static_assert(sizeof(struct prec) == 16, "the record is 16 bytes");
 
 #define AGE_MAX 31
 #define OBJ_NONE UINT32_MAX

@@ -111,6 +111,7 @@ void guest_drop_record(struct guest *g, uint64_t gfn)
     r->obj = OBJ_NONE;
     r->len = 0;
     r->enc = 0;
+    r->flags = 0;
 }
 
 void guest_apply_policy(struct guest *g)

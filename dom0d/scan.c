@@ -321,14 +321,20 @@ static void process_frozen(struct guest *g, uint64_t gfn)
     }
     if (r->state != PR_FROZEN)
         return;
-    if (g->pol.patch && r->age >= g->pol.nru_patch_age) {
+    /* A failed patch is retried a few sweeps later (new references may
+     * have come), a failed compression never while the page is unchanged. */
+    if (g->pol.patch && r->age >= g->pol.nru_patch_age &&
+        (!(r->flags & PF_NO_PATCH) || r->age % 4 == 0)) {
         simdetect_keys(sg->sd, page, &k);
         if (try_patch(g, gfn, page, &k) == 0 || r->state != PR_FROZEN)
             return;
+        r->flags |= PF_NO_PATCH;
     }
-    if (g->pol.compress && r->age >= g->pol.nru_compress_age) {
+    if (g->pol.compress && r->age >= g->pol.nru_compress_age &&
+        !(r->flags & PF_NO_COMPRESS)) {
         if (try_compress(g, gfn, page) == 0 || r->state != PR_FROZEN)
             return;
+        r->flags |= PF_NO_COMPRESS;
     }
     if (g->pol.swap && d->swap &&
         r->age >= g->pol.nru_compress_age + SWAP_RAW_EXTRA_AGE) {
@@ -340,11 +346,10 @@ static void process_frozen(struct guest *g, uint64_t gfn)
         g->cand_hash[gfn] = hash;
         r->indexed = 1;
     }
-    if (g->pol.patch && !r->enc) {
-        /* offered once per freeze; `enc` is unused while frozen */
+    if (g->pol.patch && !(r->flags & PF_OFFERED)) {
         simdetect_keys(sg->sd, page, &k);
         group_offer_reference(d, g->group, &k, cand_id(g, gfn));
-        r->enc = 1;
+        r->flags |= PF_OFFERED;
     }
 }
 
@@ -379,7 +384,7 @@ static void scan_slice(struct guest *g, uint64_t first, size_t n)
                     struct prec *r = &g->rec[fz[i].gfn];
                     r->state = PR_FROZEN;
                     r->ref = fz[i].handle;
-                    r->enc = 0;
+                    r->flags = 0;
                 }
         }
         for (size_t i = 0; i < m && !g->gone; i++)

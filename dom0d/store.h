@@ -28,8 +28,9 @@ typedef uint64_t store_handle_t;
 #define STORE_MAX_OBJECT 4096u                  /* == DE_PAGE_SIZE */
 #define STORE_GRAIN 32u                         /* size-class step */
 #define STORE_NCLASSES (STORE_MAX_OBJECT / STORE_GRAIN)
-#define STORE_SLAB_SIZE (64u * 1024)            /* every class */
-#define STORE_ARENA_SLABS 32u                   /* 2 MiB of address space */
+#define STORE_SLAB_SIZE (16u * 1024)            /* every class */
+#define STORE_ARENA_SLABS 32u                   /* 512 KiB of address space (the
+                                                   arena bitmap is 32 bits) */
 
 struct store;
 
@@ -47,7 +48,7 @@ struct store_stats {
     uint64_t meta_bytes;        /* handle table, slab descriptors */
     uint64_t footprint;         /* slab_bytes + meta_bytes */
     uint64_t overhead;          /* footprint - payload_bytes */
-    uint64_t arenas;            /* 2 MiB mappings */
+    uint64_t arenas;            /* 512 KiB mappings */
     uint64_t compact_moves;     /* objects moved by compaction, total */
     struct store_class_stats cls[STORE_NCLASSES];
 };

@@ -26,12 +26,6 @@ void dexc_set_logger(dexc_log_fn *fn, void *ctx)
     log_ctx = ctx;
 }
 
-bool dxi_log_enabled(int level)
-{
-    (void)level;
-    return log_fn != NULL;
-}
-
 void dxi_log(int level, const char *fmt, ...)
 {
     char msg[512];
@@ -126,7 +120,6 @@ int dxi_evq_push(dexc_guest *g, const struct dexc_event *ev)
     }
     q->ev[(q->head + q->len) % q->cap] = *ev;
     q->len++;
-    evq_signal(q);
     return 0;
 }
 
@@ -144,7 +137,6 @@ void dxi_evq_clear(dexc_guest *g)
 {
     g->q.len = 0;
     g->q.head = 0;
-    evq_signal(&g->q);
 }
 
 /* ------------------------------------------------------------------ */
@@ -191,32 +183,41 @@ int dexc_event_fd(const dexc_guest *g)
 
 int dexc_next_event(dexc_guest *g, struct dexc_event *ev)
 {
-    int rc;
+    bool drained = false;
+    int rc = 0;
 
     if (!g || !ev)
         return -EINVAL;
-    if (!g->gone) {
-        rc = g->ops->poll_events(g);
-        if (rc < 0 && !g->gone)
-            return rc;
-    }
-    if (g->gone) {
-        /* Faults of a dead guest are moot; its only event is GONE. */
-        dxi_evq_clear(g);
-        memset(ev, 0, sizeof *ev);
-        ev->type = DEXC_EV_GONE;
-        return 1;
-    }
-    while (evq_pop(&g->q, ev)) {
-        if (g->ops->event_current(g, ev)) {
+    for (;;) {
+        if (g->gone) {
+            /* Faults of a dead guest are moot; its only event is GONE. */
+            dxi_evq_clear(g);
             evq_signal(&g->q);
-            if (ev->type == DEXC_EV_FAULT)
-                g->ctr.faults++;
+            memset(ev, 0, sizeof *ev);
+            ev->type = DEXC_EV_GONE;
             return 1;
         }
+        /* Queued events are older than whatever the kernel holds. */
+        while (evq_pop(&g->q, ev))
+            if (g->ops->event_current(g, ev)) {
+                evq_signal(&g->q);
+                if (ev->type == DEXC_EV_FAULT)
+                    g->ctr.faults++;
+                return 1;
+            }
+        if (drained) {
+            /* Only when there is nothing to return: one check per batch. */
+            g->ops->check_gone(g);
+            if (g->gone)
+                continue;
+            evq_signal(&g->q);
+            return rc;
+        }
+        rc = g->ops->poll_events(g);
+        drained = true;
+        if (rc > 0)
+            rc = 0;
     }
-    evq_signal(&g->q);
-    return 0;
 }
 
 /* ------------------------------------------------------------------ */
@@ -242,7 +243,11 @@ static int page_op(dexc_guest *g, enum dexc_page_op op,
         return -EINVAL;
     if (!n)
         return 0;
-    return g->ops->page_op(g, op, pages, n, data, flags);
+    rc = g->ops->page_op(g, op, pages, n, data, flags);
+    /* The call may have read events out of the kernel: keep them visible
+     * to poll(). */
+    evq_signal(&g->q);
+    return rc;
 }
 
 int dexc_freeze(dexc_guest *g, struct dexc_page *pages, size_t n)
@@ -293,7 +298,11 @@ int dexc_share(dexc_guest *cli, dexc_guest *src, struct dexc_share *shares,
             return -EINVAL;
     if (!n)
         return 0;
-    return cli->ops->share(cli, src, shares, n, flags);
+    rc = cli->ops->share(cli, src, shares, n, flags);
+    evq_signal(&cli->q);
+    if (src)
+        evq_signal(&src->q);
+    return rc;
 }
 
 int dexc_harvest(dexc_guest *g, uint64_t first_gfn, size_t n, uint8_t *bits,
@@ -309,7 +318,9 @@ int dexc_harvest(dexc_guest *g, uint64_t first_gfn, size_t n, uint8_t *bits,
         return -EINVAL;
     if (!n)
         return 0;
-    return g->ops->harvest(g, first_gfn, n, bits, flags);
+    rc = g->ops->harvest(g, first_gfn, n, bits, flags);
+    evq_signal(&g->q);
+    return rc;
 }
 
 int dexc_map_ro(dexc_guest *g, const uint64_t *gfns, size_t n,

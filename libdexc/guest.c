@@ -177,8 +177,14 @@ int dexc_guest_attach(const char *socket_path, size_t bytes, const char *name,
         r = -errno;
         goto fail;
     }
-    /* The daemon frees single 4 KiB pages: a huge folio would defeat it. */
-    madvise(m, bytes, MADV_NOHUGEPAGE);
+    /* The daemon frees single 4 KiB pages: a huge folio would defeat it.
+     * A child would inherit the mapping without the userfaultfd's
+     * registration, and its reads of pages the daemon holds would fill
+     * the holes with zeros for everyone: children get no RAM at all. */
+    if (madvise(m, bytes, MADV_NOHUGEPAGE) || madvise(m, bytes, MADV_DONTFORK)) {
+        r = -errno;
+        goto fail;
+    }
     if (flags & DEXC_ATTACH_POPULATE) {
         r = populate(m, bytes);
         if (r)

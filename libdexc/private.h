@@ -53,12 +53,16 @@ struct dexc_ops {
     void (*unmap)(dexc_guest *g, void *cookie, const uint64_t *gfns,
                   size_t n);
 
-    /* Moves what the backend has ready into the core's event queue and
-     * notices a guest that went away (sets g->gone). 0 or -errno. */
+    /* Moves what the backend has ready into the core's event queue
+     * (serving internally what needs no daemon). 0 or -errno; sets
+     * g->gone if it finds the guest gone. */
     int (*poll_events)(dexc_guest *g);
+    /* Sets g->gone if the guest has gone away (cheap, non-blocking). */
+    void (*check_gone)(dexc_guest *g);
     /* An event about to be returned: false if it no longer applies (the
-     * page got a frame meanwhile) and must be dropped. */
-    bool (*event_current)(dexc_guest *g, const struct dexc_event *ev);
+     * page got a frame meanwhile) and must be dropped. May refine its
+     * flags. */
+    bool (*event_current)(dexc_guest *g, struct dexc_event *ev);
 
     void (*get_info)(const dexc_guest *g, struct dexc_info *info);
     /* Releases everything but the dexc_guest allocation itself (core frees
@@ -67,9 +71,12 @@ struct dexc_ops {
 };
 
 /* FIFO of events waiting for dexc_next_event. efd is an eventfd that is
- * readable exactly while the queue is not empty, so the backend can put it
- * in the set behind dexc_event_fd: events the library took out of the
- * kernel (reclaim drains the userfaultfd) stay visible to poll(). */
+ * readable while the queue is not empty at the end of any public call, so
+ * the backend can put it in the set behind dexc_event_fd: events the
+ * library took out of the kernel (reclaim drains the userfaultfd) stay
+ * visible to poll(). Its level is only adjusted at the end of calls, so
+ * the usual event, queued and returned by one dexc_next_event, costs no
+ * eventfd syscall. */
 struct dexc_evq {
     struct dexc_event *ev;
     size_t cap, head, len;
@@ -115,7 +122,6 @@ void dxi_evq_clear(dexc_guest *g);
 
 void dxi_log(int level, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
-bool dxi_log_enabled(int level);
 
 /* The backend's guest from a core handle. */
 #define DEXC_CONTAINER(ptr, type, member) \

@@ -71,6 +71,7 @@ struct upage {
 };
 
 #define NSTATES (DEXC_STATE_ABSENT + 1)
+#define MAX_RUN 512             /* pages per hole punch */
 
 struct uguest {
     dexc_guest g;           /* first: the core's part */
@@ -217,6 +218,8 @@ static void wp_fault(struct uguest *u, uint64_t gfn, uint32_t tid)
     if (lost_frame(p->state) && !memfd_has_page(u, gfn)) {
         /* The write blocked before the frame was reclaimed and has not
          * happened; woken, it retries as a MISSING fault. */
+        dxi_log(DEXC_LOG_DEBUG, "guest %u: write to gfn %" PRIu64 " waited "
+                "across its reclaim", u->g.id, gfn);
         uf_wake(u, gfn);
         return;
     }
@@ -388,11 +391,15 @@ static int u_poll_events(dexc_guest *g)
     struct uguest *u = UG(g);
     int r = drain(u);
 
-    check_gone(u);
     return u->g.gone ? 0 : r;
 }
 
-static bool u_event_current(dexc_guest *g, const struct dexc_event *ev)
+static void u_check_gone(dexc_guest *g)
+{
+    check_gone(UG(g));
+}
+
+static bool u_event_current(dexc_guest *g, struct dexc_event *ev)
 {
     struct uguest *u = UG(g);
     struct upage *p;
@@ -405,7 +412,7 @@ static bool u_event_current(dexc_guest *g, const struct dexc_event *ev)
         return false;
     /* A write by another thread since the event was queued. */
     if (p->flags & PF_WFAULT)
-        ((struct dexc_event *)ev)->flags |= DEXC_EVF_WRITE;
+        ev->flags |= DEXC_EVF_WRITE;
     return true;
 }
 
@@ -609,7 +616,7 @@ static int u_reclaim(struct uguest *u, struct dexc_page *pages, size_t n)
             i++;
             continue;
         }
-        for (j = i + 1; j < n; j++) {
+        for (j = i + 1; j < n && j - i < MAX_RUN; j++) {
             if (pages[j].gfn != pages[j - 1].gfn + 1)
                 break;
             pages[j].state = 0;
@@ -618,7 +625,7 @@ static int u_reclaim(struct uguest *u, struct dexc_page *pages, size_t n)
                 break;
         }
         {
-            int32_t rcs[j - i];
+            int32_t rcs[MAX_RUN];
 
             punch(u, pages[i].gfn, j - i, rcs);
             for (size_t k = i; k < j; k++) {
@@ -770,7 +777,7 @@ static int u_share(dexc_guest *cli, dexc_guest *src, struct dexc_share *sh,
             i++;
             continue;
         }
-        for (j = i + 1; j < n; j++) {
+        for (j = i + 1; j < n && j - i < MAX_RUN; j++) {
             if (sh[j].gfn != sh[j - 1].gfn + 1)
                 break;
             sh[j].rc = share_check(c, s, &sh[j]);
@@ -778,7 +785,7 @@ static int u_share(dexc_guest *cli, dexc_guest *src, struct dexc_share *sh,
                 break;
         }
         {
-            int32_t rcs[j - i];
+            int32_t rcs[MAX_RUN];
 
             punch(c, sh[i].gfn, j - i, rcs);
             for (size_t k = i; k < j; k++) {
@@ -980,6 +987,7 @@ const struct dexc_ops dxi_uffd_ops = {
     .map_ro = u_map_ro,
     .unmap = u_unmap,
     .poll_events = u_poll_events,
+    .check_gone = u_check_gone,
     .event_current = u_event_current,
     .get_info = u_get_info,
     .close = u_close,

@@ -14,8 +14,10 @@
  * Settings for 4 KiB pages: one 4 KiB window, whole reference as the source
  * block, no secondary compressor, no Adler-32 (4 bytes a patch; the engine
  * verifies pages by hash), no application header. The output capacity is
- * passed straight to xdelta3, which fails with ENOSPC as soon as a section
- * it copies out does not fit.
+ * passed straight to xdelta3. It only compares it with the window's size
+ * when copying the finished window out (ENOSPC), so a page that will not
+ * fit still costs a whole encode: there is no earlier point to stop at
+ * through its API.
  */
 #include <errno.h>
 #include <stddef.h>

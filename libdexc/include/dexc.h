@@ -25,7 +25,8 @@
  * negative errno value on failure; errno itself is not part of the
  * interface. Batched calls take arrays of entries, each with its own result
  * code, and return the number of entries that succeeded; a negative return
- * means the call as a whole failed and no entry was processed. The library
+ * means the call failed as a whole (bad arguments, the guest gone) and the
+ * entries' results are not to be used. The library
  * never prints; install a logger with dexc_set_logger to see why something
  * was refused. A dexc_guest may be used by one thread at a time; distinct
  * handles may be used from distinct threads. Pages are 4 KiB and are named
@@ -137,9 +138,12 @@ struct dexc_uffd_desc {
 
 /* Opens a uffd guest from the descriptors it handed over. On success the
  * handle owns uffd, memfd and conn_fd; on failure the caller still does.
- * Checks that the uffd covers the range in WP mode and that the memfd
- * has at least `length` bytes; pages already holding data are NORMAL, the
- * others ABSENT. Returns 0 and *out, or -errno. */
+ * Checks that the memfd is a shmem file of at least `length` bytes, that
+ * the guest (when pid is given) maps it shared over the range at offset 0
+ * (/proc/PID/maps), and that the uffd covers the range in WP mode. Pages
+ * already holding data are NORMAL, the others ABSENT. The kernel must
+ * provide UFFD_FEATURE_MISSING_SHMEM and WP_HUGETLBFS_SHMEM (-EOPNOTSUPP).
+ * Returns 0 and *out, or -errno. */
 int dexc_open_uffd(const struct dexc_uffd_desc *desc, unsigned flags,
                    dexc_guest **out);
 
@@ -394,8 +398,12 @@ int dexc_next_event(dexc_guest *g, struct dexc_event *ev);
  * a user-mode-only one: then the guest's own syscalls that touch frozen or
  * reclaimed pages fail with EFAULT instead of waiting.
  * The process then uses *mem as ordinary memory from any thread; accesses
- * the daemon must serve simply take longer. It must not munmap, mremap or
- * mprotect it, nor write the memfd other than through *mem. */
+ * the daemon must serve simply take longer. Its child processes do not
+ * inherit the mapping (MADV_DONTFORK). It must not munmap, mremap or
+ * mprotect it, nor write the memfd other than through *mem, nor let a
+ * device write it through a long-term pin (vfio, RDMA, io_uring fixed
+ * buffers): such writes bypass write protection, so the daemon could
+ * reclaim a page under them. */
 int dexc_guest_attach(const char *socket_path, size_t bytes, const char *name,
                       unsigned flags, void **mem, dexc_attachment **out);
 

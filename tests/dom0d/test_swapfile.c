@@ -92,7 +92,7 @@ static void test_free_reuse(void)
     /* room for exactly 16 one-block records */
     struct swapfile *sw = open_new("reuse.swap", SWAP_SUPER_SIZE + 16 * 256,
                                    path, sizeof path);
-    uint8_t data[200], buf[4096];
+    uint8_t data[200], big[300], buf[4096];
     uint64_t a, b, s[17];
     size_t len;
     int i;
@@ -121,12 +121,13 @@ static void test_free_reuse(void)
     /* a run of 2 blocks does not fit in two separate free blocks */
     CU_ASSERT_EQUAL(swapfile_free(sw, s[3]), 0);
     CU_ASSERT_EQUAL(swapfile_free(sw, s[5]), 0);
-    CU_ASSERT_EQUAL(swapfile_write(sw, data, 300, &b), -ENOSPC);
+    fill(big, sizeof big, 77);
+    CU_ASSERT_EQUAL(swapfile_write(sw, big, sizeof big, &b), -ENOSPC);
     CU_ASSERT_EQUAL(swapfile_free(sw, s[4]), 0);
-    CU_ASSERT_EQUAL(swapfile_write(sw, data, 300, &b), 0);
+    CU_ASSERT_EQUAL(swapfile_write(sw, big, sizeof big, &b), 0);
     CU_ASSERT_EQUAL(swapfile_read(sw, b, buf, sizeof buf, &len), 0);
-    CU_ASSERT_EQUAL(len, 300);
-    CU_ASSERT(memcmp(buf, data, 300) == 0);
+    CU_ASSERT_EQUAL(len, sizeof big);
+    CU_ASSERT(memcmp(buf, big, sizeof big) == 0);
     swapfile_close(sw);
 }
 

@@ -97,6 +97,50 @@ static uint64_t now_ms(void)
     return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
+/* One writer of C_STRESS: pages first + offset + k * stride. Every page
+ * holds the round it was last written in (and its complement); anything
+ * else is a write the daemon lost. */
+struct stress_job {
+    uint8_t *mem;
+    uint64_t first, count, stride, offset, end_ms;
+    int64_t lost;
+    uint64_t rounds;
+};
+
+static void *stress_thread(void *arg)
+{
+    struct stress_job *j = arg;
+    uint64_t round;
+
+    for (uint64_t k = j->offset; k < j->count; k += j->stride) {
+        volatile uint64_t *w =
+            (volatile uint64_t *)(j->mem + (j->first + k) * TPAGE);
+
+        w[0] = 0;
+        w[1] = ~(uint64_t)0;
+    }
+    for (round = 1; now_ms() < j->end_ms; round++)
+        for (uint64_t k = j->offset; k < j->count; k += j->stride) {
+            volatile uint64_t *w =
+                (volatile uint64_t *)(j->mem + (j->first + k) * TPAGE);
+
+            if (w[0] != round - 1 || w[1] != ~(round - 1)) {
+                if (!j->lost && getenv("DEXC_TEST_VERBOSE"))
+                    fprintf(stderr, "guest: page %llu round %llu holds "
+                            "%llu/%llx\n",
+                            (unsigned long long)(j->first + k),
+                            (unsigned long long)round,
+                            (unsigned long long)w[0],
+                            (unsigned long long)w[1]);
+                j->lost++;
+            }
+            w[0] = round;
+            w[1] = ~round;
+        }
+    j->rounds = round - 1;
+    return NULL;
+}
+
 static void reply(int fd, int64_t v)
 {
     if (write(fd, &v, sizeof v) != sizeof v)
@@ -158,47 +202,46 @@ static void guest_main(const char *path, size_t npages, unsigned flags,
             break;
         }
         case C_STRESS: {
+            pthread_t th[16];
+            struct stress_job jobs[16];
+            unsigned n = c.seed < 1 ? 1 : c.seed > 16 ? 16 : (unsigned)c.seed;
             int64_t lost = 0;
-            uint64_t round, end = now_ms() + c.arg;
+            uint64_t rounds = 0;
 
-            for (uint64_t k = 0; k < c.count; k++) {
-                volatile uint64_t *w =
-                    (volatile uint64_t *)(mem + (c.gfn + k) * TPAGE);
-
-                w[0] = 0;
-                w[1] = ~(uint64_t)0;
+            for (unsigned i = 0; i < n; i++) {
+                jobs[i] = (struct stress_job){
+                    .mem = mem, .first = c.gfn, .count = c.count,
+                    .stride = n, .offset = i, .end_ms = now_ms() + c.arg,
+                };
+                pthread_create(&th[i], NULL, stress_thread, &jobs[i]);
             }
-            for (round = 1; now_ms() < end; round++)
-                for (uint64_t k = 0; k < c.count; k++) {
-                    volatile uint64_t *w =
-                        (volatile uint64_t *)(mem + (c.gfn + k) * TPAGE);
-
-                    /* Every page holds the round it was last written in;
-                     * anything else is a write the daemon lost. */
-                    if (w[0] != round - 1 || w[1] != ~(round - 1)) {
-                        if (!lost && getenv("DEXC_TEST_VERBOSE"))
-                            fprintf(stderr, "guest: page %llu round %llu "
-                                    "holds %llu/%llx\n",
-                                    (unsigned long long)(c.gfn + k),
-                                    (unsigned long long)round,
-                                    (unsigned long long)w[0],
-                                    (unsigned long long)w[1]);
-                        lost++;
-                        w[0] = round - 1;
-                        w[1] = ~(round - 1);
-                    }
-                    w[0] = round;
-                    w[1] = ~round;
-                }
+            for (unsigned i = 0; i < n; i++) {
+                pthread_join(th[i], NULL);
+                lost += jobs[i].lost;
+                rounds += jobs[i].rounds;
+            }
             if (getenv("DEXC_TEST_VERBOSE"))
-                fprintf(stderr, "guest: %llu rounds\n",
-                        (unsigned long long)round - 1);
+                fprintf(stderr, "guest: %u threads, %llu rounds\n", n,
+                        (unsigned long long)rounds);
             reply(rep_w, lost);
             break;
         }
         case C_BASE:
             reply(rep_w, (int64_t)(uintptr_t)mem);
             break;
+        case C_FORK_READ: {
+            pid_t child = fork();
+            int status = -1;
+
+            if (child == 0) {
+                signal(SIGSEGV, SIG_DFL);
+                _exit(((volatile uint8_t *)mem)[c.gfn * TPAGE] == 0 ? 10 : 11);
+            }
+            if (child > 0)
+                waitpid(child, &status, 0);
+            reply(rep_w, status);
+            break;
+        }
         case C_DAEMON_STATE:
             reply(rep_w, dexc_guest_daemon_state(a));
             break;

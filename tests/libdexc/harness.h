@@ -30,8 +30,10 @@ enum tcmd_op {
     C_THREADS_HASH, /* arg threads hash page gfn at once; reply: hash, or
                        -1 if they disagree */
     C_STRESS,       /* count pages from gfn: rounds of counter writes for
-                       arg ms; reply: number of lost writes seen */
+                       arg ms by seed threads (pages split between them);
+                       reply: number of lost writes seen */
     C_BASE,         /* reply: address of the RAM */
+    C_FORK_READ,    /* a child reads page gfn; reply: its wait status */
     C_DAEMON_STATE, /* reply: dexc_guest_daemon_state */
     C_DETACH,       /* dexc_guest_detach; reply 0 */
     C_EXIT,         /* _exit(arg) without a reply */

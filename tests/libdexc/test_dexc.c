@@ -976,6 +976,25 @@ static void test_restore_paths(void)
     th_destroy(t);
 }
 
+/* A child of the guest would read a reclaimed page through an inherited,
+ * unregistered mapping and fill the hole with zeros: it inherits none. */
+static void test_guest_children_get_no_ram(void)
+{
+    struct tguest *t = spawn_filled(4, 19, 0);
+    uint64_t h = freeze1(t, 2);
+    int64_t status;
+    int memfd = th_open_memfd(t);
+
+    CU_ASSERT_FATAL(memfd >= 0);
+    CU_ASSERT_EQUAL(reclaim1(t, 2, h), 0);
+    status = th_call(t, C_FORK_READ, 2, 0, 0, 0);
+    CU_ASSERT(WIFSIGNALED(status) && WTERMSIG(status) == SIGSEGV);
+    CU_ASSERT_FALSE(th_memfd_has_page(memfd, 2));
+    CU_ASSERT(guest_page_ok(t, 0, 4));
+    close(memfd);
+    th_destroy(t);
+}
+
 /* Several threads fault on one page: one event, one restore, all woken. */
 static void test_threads_fault_one_page(void)
 {
@@ -1032,7 +1051,7 @@ static void test_close_live_guest(void)
 /* A guest thread rewrites counters in pages while the daemon freezes,
  * copies, reclaims and restores them as fast as it can: no write may be
  * lost, whatever the interleaving. */
-static void test_stress_reclaim_vs_writes(void)
+static void stress(unsigned threads)
 {
     enum { N = 8, MS = 1500 };
     struct tguest *t = spawn(N, DEXC_ATTACH_POPULATE, 0);
@@ -1041,7 +1060,7 @@ static void test_stress_reclaim_vs_writes(void)
     bool done = false;
 
     memset(t->expect, 0, N * TPAGE);
-    CU_ASSERT_EQUAL_FATAL(th_send(t, C_STRESS, 0, N, 0, MS), 0);
+    CU_ASSERT_EQUAL_FATAL(th_send(t, C_STRESS, 0, N, threads, MS), 0);
     while (!done) {
         struct pollfd pf = { .fd = t->rep_r, .events = POLLIN };
 
@@ -1070,6 +1089,46 @@ static void test_stress_reclaim_vs_writes(void)
     if (getenv("DEXC_TEST_VERBOSE"))
         fprintf(stderr, "\nstress: %lu reclaimed, %lu stale\n", reclaimed,
                 stale);
+    th_destroy(t);
+}
+
+static void test_stress_reclaim_vs_writes(void)
+{
+    stress(1);
+}
+
+static void test_stress_reclaim_vs_writers(void)
+{
+    stress(4);
+}
+
+/* Batches larger than one hole punch, and a whole guest reclaimed. */
+static void test_large_batches(void)
+{
+    enum { N = 2048 };
+    struct tguest *t = spawn_filled(N, 18, 0);
+    struct dexc_page *p = calloc(N, sizeof *p);
+    struct dexc_info info;
+    struct stat st;
+    int memfd = th_open_memfd(t);
+
+    CU_ASSERT_FATAL(p && memfd >= 0);
+    th_pages(p, 0, N);
+    CU_ASSERT_EQUAL(dexc_freeze(t->g, p, N), N);
+    CU_ASSERT_EQUAL(dexc_reclaim(t->g, p, N), N);
+    for (size_t i = 0; i < N; i++)
+        CU_ASSERT_EQUAL(p[i].rc, 0);
+    CU_ASSERT_EQUAL(fstat(memfd, &st), 0);
+    CU_ASSERT_EQUAL(st.st_blocks, 0);
+    CU_ASSERT_EQUAL(dexc_get_info(t->g, &info), 0);
+    CU_ASSERT_EQUAL(info.reclaimed, N);
+    CU_ASSERT(guest_page_ok(t, 0, N));
+    CU_ASSERT_EQUAL(t->nev, N);
+    CU_ASSERT_EQUAL(t->restore_errors, 0);
+    CU_ASSERT_EQUAL(fstat(memfd, &st), 0);
+    CU_ASSERT_EQUAL(st.st_blocks, N * (TPAGE / 512));
+    free(p);
+    close(memfd);
     th_destroy(t);
 }
 
@@ -1126,8 +1185,12 @@ int main(int argc, char **argv)
         { "share", test_share },
         { "restore paths", test_restore_paths },
         { "threads faulting on one page", test_threads_fault_one_page },
+        { "guest's children inherit no RAM", test_guest_children_get_no_ram },
         { "close a live guest", test_close_live_guest },
         { "stress: reclaim against writes", test_stress_reclaim_vs_writes },
+        { "stress: reclaim against 4 writer threads",
+          test_stress_reclaim_vs_writers },
+        { "large batches", test_large_batches },
         { "bad arguments", test_bad_arguments },
     };
     CU_pSuite suite;

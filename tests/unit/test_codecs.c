@@ -195,14 +195,14 @@ static void test_names(void)
         struct patch_codec *pc = patch_codec_new(i, 0);
 
         CU_ASSERT_PTR_NOT_NULL_FATAL(pc);
-        CU_ASSERT_EQUAL(patch_codec_id(pc), i);
+        CU_ASSERT_EQUAL((int)patch_codec_id(pc), i);
         patch_codec_free(pc);
     }
     for (int i = 0; i < COMP_NCOMPRESSORS; i++) {
         struct compressor *c = compressor_new(i, 0);
 
         CU_ASSERT_PTR_NOT_NULL_FATAL(c);
-        CU_ASSERT_EQUAL(compressor_id(c), i);
+        CU_ASSERT_EQUAL((int)compressor_id(c), i);
         compressor_free(c);
     }
     patch_codec_free(NULL);
@@ -645,8 +645,7 @@ typedef int (*decode_fn)(void *ctx, const uint8_t *aux, const uint8_t *in,
                          size_t len, uint8_t *out);
 
 static size_t hostile(decode_fn dec, void *ctx, const uint8_t *aux,
-                      const uint8_t *in, size_t len, size_t step,
-                      size_t *accepted)
+                      const uint8_t *in, size_t len, size_t step)
 {
     static uint8_t mut[4 * PG];
     size_t bad = 0;
@@ -668,8 +667,6 @@ static size_t hostile(decode_fn dec, void *ctx, const uint8_t *aux,
         r = dec(ctx, aux, mut, len, dec_buf);
         if ((r != -EINVAL && r != 0) || !guard_ok(dec_buf + PG))
             bad++;
-        if (r == 0)
-            (*accepted)++;
         mut[bit / 8] ^= (uint8_t)(1u << (bit % 8));
     }
     /* trailing garbage */
@@ -701,7 +698,6 @@ static void test_patch_hostile(void)
 {
     const struct sample *a = sample(WEB1), *b = sample(WEB2);
     static uint8_t enc[4 * PG], t[PG], junk[4 * PG];
-    size_t accepted = 0;
 
     CU_ASSERT_PTR_NOT_NULL_FATAL(a);
     CU_ASSERT_PTR_NOT_NULL_FATAL(b);
@@ -729,7 +725,7 @@ static void test_patch_hostile(void)
             done++;
             memcpy(enc, enc_buf, (size_t)len);
             bad += hostile(patch_dec, codecs[c], ref, enc, (size_t)len,
-                           len <= 256 ? 1 : 7, &accepted);
+                           len <= 256 ? 1 : 7);
             /* the untouched patch still decodes */
             CU_ASSERT_EQUAL(patch_decode(codecs[c], ref, enc, (size_t)len,
                                          dec_buf), 0);
@@ -1066,7 +1062,6 @@ static void test_compress_hostile(void)
 {
     const struct sample *s = sample(WEB1);
     static uint8_t enc[2 * PG], junk[2 * PG];
-    size_t accepted = 0;
 
     CU_ASSERT_PTR_NOT_NULL_FATAL(s);
     nfail = 0;
@@ -1087,7 +1082,7 @@ static void test_compress_hostile(void)
             done++;
             memcpy(enc, enc_buf, (size_t)len);
             bad += hostile(comp_dec, c, NULL, enc, (size_t)len,
-                           len <= 256 ? 1 : 5, &accepted);
+                           len <= 256 ? 1 : 5);
             CU_ASSERT_EQUAL(compressor_decode(c, enc, (size_t)len, dec_buf), 0);
             CU_ASSERT(memcmp(dec_buf, p, PG) == 0);
         }
