@@ -257,6 +257,10 @@ int main(int argc, char **argv)
     store_destroy(d->store);
     free(d->guests);
     free(d->obj);
+    for (int i = 0; i < PATCH_NCODECS; i++)
+        patch_codec_free(d->dec_pc[i]);
+    for (int i = 0; i < COMP_NCOMPRESSORS; i++)
+        compressor_free(d->dec_cc[i]);
     free(d->groups);
     config_free(d->cfg);
     event_base_free(d->base);

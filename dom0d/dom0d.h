@@ -55,7 +55,9 @@ struct prec {
     uint64_t ref;
     uint32_t obj;       /* object id (PR_SHARED, PR_PATCHED, swapped patch) */
     uint16_t len : 13;  /* encoded length (<= 4096) */
-    uint16_t flags : 3; /* PF_*, while PR_FROZEN */
+    uint16_t flags : 3; /* PF_* while PR_FROZEN; once encoded, the id of
+                           the codec or compressor that made it, so a
+                           policy change never strands a page */
     uint8_t state;      /* enum prec_state */
     uint8_t age : 5;    /* NRU: clock sweeps since last use (saturating) */
     uint8_t enc : 2;    /* enum prec_enc, for PR_SWAPPED */
@@ -132,6 +134,9 @@ struct daemon {
     uint64_t start_ns;
     uint8_t scratch[2][DE_PAGE_SIZE];
     uint8_t idxbuf[DE_PAGE_SIZE];    /* index_page() reads candidates here */
+    /* decoders for every codec: a page decodes with what encoded it */
+    struct patch_codec *dec_pc[PATCH_NCODECS];
+    struct compressor *dec_cc[COMP_NCOMPRESSORS];
     uint8_t encbuf[DE_PAGE_SIZE + 64];
     bool stopping;
 };

@@ -13,6 +13,40 @@
 #include "page.h"
 #include "swapfile.h"
 
+static struct patch_codec *patch_decoder(struct daemon *d, unsigned id)
+{
+    if (id >= PATCH_NCODECS)
+        return NULL;
+    if (!d->dec_pc[id])
+        d->dec_pc[id] = patch_codec_new((enum patch_codec_id)id, 0);
+    return d->dec_pc[id];
+}
+
+static struct compressor *decompressor(struct daemon *d, unsigned id)
+{
+    if (id >= COMP_NCOMPRESSORS)
+        return NULL;
+    if (!d->dec_cc[id])
+        d->dec_cc[id] = compressor_new((enum compressor_id)id, 0);
+    return d->dec_cc[id];
+}
+
+static int unpatch(struct daemon *d, unsigned codec, const void *ref,
+                   const void *enc, size_t len, void *page)
+{
+    struct patch_codec *pc = patch_decoder(d, codec);
+
+    return pc && ref ? patch_decode(pc, ref, enc, len, page) : -EIO;
+}
+
+static int uncompress(struct daemon *d, unsigned id, const void *enc,
+                      size_t len, void *page)
+{
+    struct compressor *cc = decompressor(d, id);
+
+    return cc ? compressor_decode(cc, enc, len, page) : -EIO;
+}
+
 /* Rebuilds page gfn of g into `page` from what the daemon holds. */
 int fault_decode(struct guest *g, uint64_t gfn, void *page,
                  enum page_kind *kind)
@@ -40,12 +74,12 @@ int fault_decode(struct guest *g, uint64_t gfn, void *page,
         ref = object_data(d, r->obj);
         if (!ref)
             return -EIO;
-        return patch_decode(g->pc, ref, store_ptr(d->store, r->ref), r->len,
-                            page);
+        return unpatch(d, r->flags, ref, store_ptr(d->store, r->ref), r->len,
+                       page);
     case PR_COMPRESSED:
         *kind = KIND_COMPRESSED;
-        return compressor_decode(g->cc, store_ptr(d->store, r->ref), r->len,
-                                 page);
+        return uncompress(d, r->flags, store_ptr(d->store, r->ref), r->len,
+                          page);
     case PR_SWAPPED:
         *kind = KIND_SWAPPED;
         if (!d->swap)
@@ -63,17 +97,18 @@ int fault_decode(struct guest *g, uint64_t gfn, void *page,
             memcpy(page, d->encbuf, DE_PAGE_SIZE);
             return 0;
         case ENC_COMPRESSED:
-            return compressor_decode(g->cc, d->encbuf, len, page);
+            return uncompress(d, r->flags, d->encbuf, len, page);
         default:
             ref = object_data(d, r->obj);
-            return ref ? patch_decode(g->pc, ref, d->encbuf, len, page) : -EIO;
+            return unpatch(d, r->flags, ref, d->encbuf, len, page);
         }
     default:
         return -ENOENT;
     }
 }
 
-static void serve_fault(struct guest *g, const struct dexc_event *ev)
+/* Returns -ESRCH when the guest has gone (the caller releases it). */
+static int serve_fault(struct guest *g, const struct dexc_event *ev)
 {
     struct prec *r;
     struct dexc_page p = { .gfn = ev->gfn };
@@ -82,7 +117,7 @@ static void serve_fault(struct guest *g, const struct dexc_event *ev)
     int rc;
 
     if (ev->gfn >= g->npages)
-        return;
+        return 0;
     r = &g->rec[ev->gfn];
     rc = fault_decode(g, ev->gfn, g->d->scratch[1], &kind);
     if (rc != 0) {
@@ -91,20 +126,23 @@ static void serve_fault(struct guest *g, const struct dexc_event *ev)
         log_warnx("guest %s: fault on gfn %llu (state %u) cannot be served: %s",
                   g->name, (unsigned long long)ev->gfn, r->state,
                   strerror(rc < 0 ? -rc : EIO));
-        return;
+        return 0;
     }
     rc = dexc_restore(g->dx, &p, 1, g->d->scratch[1], 0);
+    if (rc == -ESRCH || p.rc == -ESRCH)
+        return -ESRCH;
     if (rc < 0 || (p.rc != 0 && p.rc != -EEXIST)) {
         g->st.errors++;
         log_warnx("guest %s: restore of gfn %llu failed: %s", g->name,
                   (unsigned long long)ev->gfn,
                   strerror(-(rc < 0 ? rc : p.rc)));
-        return;
+        return 0;
     }
     guest_drop_record(g, ev->gfn);
     r->age = 0;
     g->st.faults++;
     stats_fault(&g->st, kind, stats_now_ns() - t0);
+    return 0;
 }
 
 void fault_service(struct guest *g)
@@ -124,7 +162,10 @@ void fault_service(struct guest *g)
         }
         switch (ev.type) {
         case DEXC_EV_FAULT:
-            serve_fault(g, &ev);
+            if (serve_fault(g, &ev) == -ESRCH) {
+                guest_gone(g);
+                return;     /* g is freed */
+            }
             break;
         case DEXC_EV_THAWED:
             if (ev.gfn < g->npages && g->rec[ev.gfn].state == PR_FROZEN) {

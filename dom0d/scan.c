@@ -128,6 +128,8 @@ static int store_and_reclaim(struct guest *g, uint64_t gfn, const void *enc,
         return rc;
     }
     g->rec[gfn].state = (uint8_t)state;
+    g->rec[gfn].flags = state == PR_PATCHED ? patch_codec_id(g->pc)
+                                            : compressor_id(g->cc);
     g->rec[gfn].ref = h;
     g->rec[gfn].len = (uint16_t)len;
     g->rec[gfn].obj = obj;
@@ -257,6 +259,7 @@ static int swap_raw(struct guest *g, uint64_t gfn, const uint8_t *page)
     }
     g->rec[gfn].state = PR_SWAPPED;
     g->rec[gfn].enc = ENC_RAW;
+    g->rec[gfn].flags = 0;
     g->rec[gfn].ref = slot;
     g->rec[gfn].len = DE_PAGE_SIZE;
     g->st.pages_swapped++;

@@ -36,6 +36,7 @@ write_conf() {
         echo "share_group \"e2e\""
         echo "swap_file \"$T/swap.img\""
         echo "swap_max 256M"
+        echo "swap yes"
         for l in "$@"; do echo "$l"; done
     } > "$T/de.conf"
 }
