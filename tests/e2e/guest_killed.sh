@@ -16,7 +16,7 @@ for i in $(seq 1 100); do
 done
 [ "${sh:-0}" -gt 500 ] || fail "the daemon never shared 500 pages"
 # de-guest runs inside a subshell: kill the guest process itself
-gpid=$(pgrep -f -- "--name g2 " | head -n 1)
+gpid=$(pgrep -f -- "--socket $T/guests.sock .*--name g2 " | head -n 1)
 [ -n "$gpid" ] || fail "cannot find guest 2"
 kill -9 "$gpid"
 for i in $(seq 1 50); do
