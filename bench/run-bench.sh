@@ -31,5 +31,17 @@ out=bench/results/ops-$(hostname -s 2>/dev/null || echo host).md
     echo
     echo "Paper (Xeon 2.33 GHz, Table 2), µs: share 6.2, patch 338.1 (incl."
     echo "finding the reference), unpatch 18.6, compress 29.7, uncompress 10.4."
+    echo
+    echo "## de-analyze throughput (one core)"
+    echo
+    for mode in "--main-only" ""; do
+        js=$(build/tools/de-analyze/de-analyze --json --no-progress $mode "$@")
+        pages=$(echo "$js" | sed -n 's/^{"pages_total":\([0-9]*\).*/\1/p')
+        cpu=$(echo "$js" | sed -n 's/.*"cpu_s":\([0-9.]*\)}$/\1/p')
+        echo "- \`de-analyze ${mode:-(every codec side by side)}\`: $pages pages in $cpu CPU s ="\
+             "$(awk -v p="$pages" -v c="$cpu" 'BEGIN { printf "%.0f", p * 4096 / 1048576 * 60 / c }') MiB/min"
+    done
+    echo
+    echo "Goal: at least 1 GiB of memory per minute on one core with all techniques on."
 } > "$out"
 cat "$out"

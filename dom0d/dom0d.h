@@ -66,6 +66,9 @@ struct prec {
 _Static_assert(sizeof(struct prec) == 16, "the record is 16 bytes");
 
 #define AGE_MAX 31
+#define HEAT_MAX 4      /* a page refaulted this often waits 16 sweeps */
+#define WT_SKIP 0x0fu
+#define WT_MAX_LEVEL 4  /* a page always written is re-armed every 16th sweep */
 #define OBJ_NONE UINT32_MAX
 
 /* A canonical content: one copy the daemon owns, which shared pages
@@ -99,6 +102,8 @@ struct guest {
     uint64_t npages;
     struct prec *rec;
     uint64_t *cand_hash;        /* hash under which a candidate is indexed */
+    uint8_t *heat;              /* refault back-off per page: see scan.c */
+    uint8_t *wtrack;            /* write back-off: level << 4 | sweeps left */
     uint64_t hand;              /* clock hand: next gfn to scan */
     uint64_t sweeps;            /* completed clock sweeps */
     struct de_policy pol;       /* effective policy */

@@ -140,6 +140,8 @@ static int serve_fault(struct guest *g, const struct dexc_event *ev)
     }
     guest_drop_record(g, ev->gfn);
     r->age = 0;
+    if (g->heat[ev->gfn] < HEAT_MAX)
+        g->heat[ev->gfn]++;
     g->st.faults++;
     stats_fault(&g->st, kind, stats_now_ns() - t0);
     return 0;

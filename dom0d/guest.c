@@ -176,7 +176,9 @@ int guest_adopt(struct daemon *d, dexc_guest *dx)
     config_for_guest(d->cfg, g->name, &g->pol);
     g->rec = calloc(g->npages, sizeof *g->rec);
     g->cand_hash = calloc(g->npages, sizeof *g->cand_hash);
-    if (!g->rec || !g->cand_hash) {
+    g->heat = calloc(g->npages, 1);
+    g->wtrack = calloc(g->npages, 1);
+    if (!g->rec || !g->cand_hash || !g->heat || !g->wtrack) {
         rc = -ENOMEM;
         goto fail;
     }
@@ -214,6 +216,8 @@ fail:
     compressor_free(g->cc);
     free(g->rec);
     free(g->cand_hash);
+    free(g->heat);
+    free(g->wtrack);
     free(g);
     return rc;
 }
@@ -296,5 +300,7 @@ void guest_gone(struct guest *g)
     compressor_free(g->cc);
     free(g->rec);
     free(g->cand_hash);
+    free(g->heat);
+    free(g->wtrack);
     free(g);
 }

@@ -17,6 +17,20 @@
  *     the swap file.
  * A page is reclaimed only after its encoding is stored and checked to
  * decode bit-exact; any failure on the way leaves the page in the guest.
+ *
+ * Refault back-off. On the uffd backend reads of resident pages are
+ * invisible (only writes and faults are seen), so a page that is read
+ * often looks unused and would be reclaimed and faulted back over and
+ * over. Each refault doubles how many unused sweeps a page needs before
+ * the pipeline takes it again (its heat, up to 2^HEAT_MAX); a page that
+ * then stays reclaimed cools down again. Xen's A/D bits see reads, but
+ * the back-off costs nothing there.
+ *
+ * Write back-off. Seeing writes means write-protecting pages (a harvest
+ * clear), and each protected page's next write costs the guest a fault
+ * through the daemon. A page found written is therefore not re-armed for
+ * 2^level - 1 sweeps (level up to WT_MAX_LEVEL), during which it counts as
+ * used; a re-armed page found clean drops a level.
  */
 #include <errno.h>
 #include <string.h>
@@ -29,6 +43,12 @@
 
 /* Pages colder than compression by this many sweeps may go to swap raw. */
 #define SWAP_RAW_EXTRA_AGE 2
+
+/* Sweeps a page must stay unused before the pipeline may take it. */
+static unsigned cold_after(const struct guest *g, uint64_t gfn)
+{
+    return 1u << g->heat[gfn];
+}
 
 static uint64_t grain(uint64_t len)
 {
@@ -303,6 +323,7 @@ static void process_frozen(struct guest *g, uint64_t gfn)
     uint8_t *page = d->scratch[0];
     struct simdetect_keys k;
     uint64_t hash, twin;
+    unsigned extra = cold_after(g, gfn) - 1;
 
     if (guest_read(g, gfn, page) != 0)
         return;
@@ -326,21 +347,21 @@ static void process_frozen(struct guest *g, uint64_t gfn)
         return;
     /* A failed patch is retried a few sweeps later (new references may
      * have come), a failed compression never while the page is unchanged. */
-    if (g->pol.patch && r->age >= g->pol.nru_patch_age &&
+    if (g->pol.patch && r->age >= g->pol.nru_patch_age + extra &&
         (!(r->flags & PF_NO_PATCH) || r->age % 4 == 0)) {
         simdetect_keys(sg->sd, page, &k);
         if (try_patch(g, gfn, page, &k) == 0 || r->state != PR_FROZEN)
             return;
         r->flags |= PF_NO_PATCH;
     }
-    if (g->pol.compress && r->age >= g->pol.nru_compress_age &&
+    if (g->pol.compress && r->age >= g->pol.nru_compress_age + extra &&
         !(r->flags & PF_NO_COMPRESS)) {
         if (try_compress(g, gfn, page) == 0 || r->state != PR_FROZEN)
             return;
         r->flags |= PF_NO_COMPRESS;
     }
     if (g->pol.swap && d->swap &&
-        r->age >= g->pol.nru_compress_age + SWAP_RAW_EXTRA_AGE) {
+        r->age >= g->pol.nru_compress_age + SWAP_RAW_EXTRA_AGE + extra) {
         if (swap_raw(g, gfn, page) == 0 || r->state != PR_FROZEN)
             return;
     }
@@ -367,19 +388,45 @@ static void scan_slice(struct guest *g, uint64_t first, size_t n)
         size_t m = n - off < CHUNK ? n - off : CHUNK, nf = 0;
         uint64_t base = first + off;
 
-        if (dexc_harvest(g->dx, base, m, bits, DEXC_HARVEST_CLEAR) < 0)
+        if (dexc_harvest(g->dx, base, m, bits, 0) < 0)
             return;
         for (size_t i = 0; i < m; i++) {
             struct prec *r = &g->rec[base + i];
+            uint8_t *w = &g->wtrack[base + i];
+            bool used = bits[i] & (DEXC_AD_ACCESSED | DEXC_AD_DIRTY);
 
-            if (r->state <= PR_FROZEN && (bits[i] & (DEXC_AD_ACCESSED | DEXC_AD_DIRTY))) {
+            if (r->state <= PR_FROZEN && (used || (*w & WT_SKIP))) {
                 r->age = 0;
+                if (*w & WT_SKIP) {
+                    (*w)--;             /* not re-armed: still counts as used */
+                } else {
+                    unsigned lvl = *w >> 4;
+                    lvl += lvl < WT_MAX_LEVEL;
+                    *w = (uint8_t)(lvl << 4 | ((1u << lvl) - 1));
+                }
                 continue;
             }
+            if (*w >> 4)                /* re-armed and found clean: cool down */
+                *w = (uint8_t)(((*w >> 4) - 1) << 4);
             if (r->age < AGE_MAX)
                 r->age++;
-            if (r->state == PR_NORMAL && r->age >= 1)
+            if (r->state > PR_FROZEN && r->age % 8 == 0 && g->heat[base + i])
+                g->heat[base + i]--;
+            if (r->state == PR_NORMAL && r->age >= cold_after(g, base + i))
                 fz[nf++] = (struct dexc_page){ .gfn = base + i };
+        }
+        /* Re-arm dirty tracking only where it is due: one write fault per
+         * re-armed page is the price of seeing writes on this backend. */
+        for (size_t i = 0; i < m;) {
+            size_t j = i;
+
+            while (j < m && !(g->wtrack[base + j] & WT_SKIP))
+                j++;
+            if (j > i)
+                dexc_harvest(g->dx, base + i, j - i, NULL, DEXC_HARVEST_CLEAR);
+            while (j < m && (g->wtrack[base + j] & WT_SKIP))
+                j++;
+            i = j;
         }
         if (nf && dexc_freeze(g->dx, fz, nf) >= 0) {
             for (size_t i = 0; i < nf; i++)

@@ -134,6 +134,9 @@ int dxi_new_userfaultfd(int flags);
 /* uffd backend pieces used by the listener (listen.c) */
 extern const struct dexc_ops dxi_uffd_ops;
 
+/* Xen backend (xen.c, built when configure finds libxen-dev) */
+extern const struct dexc_ops dxi_xen_ops;
+
 /* A page of zeros, page aligned (map_ro of ABSENT pages, zero restores). */
 extern const uint8_t dxi_zero_page[DEXC_PAGE_SIZE];
 

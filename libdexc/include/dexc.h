@@ -15,7 +15,7 @@
  *   harvest  accessed/dirty information for the daemon's NRU clock;
  *   map_ro   read guest pages without changing their state.
  *
- * Two backends implement them. Xen (XENMEM_dex_op; not in this release)
+ * Two backends implement them. Xen (XENMEM_dex_op, dexc_open_xen)
  * and Linux userfaultfd ("uffd"): a guest is any process that keeps its
  * RAM in a memfd, registers a userfaultfd on its mapping and hands both to
  * the daemon over a Unix socket (dexc_guest_attach). What each primitive
@@ -146,6 +146,22 @@ struct dexc_uffd_desc {
  * Returns 0 and *out, or -errno. */
 int dexc_open_uffd(const struct dexc_uffd_desc *desc, unsigned flags,
                    dexc_guest **out);
+
+/* Opens Xen domain `domid` (an HVM or PVH guest with HAP, memory = maxmem,
+ * no passthrough) from dom0. flags: 0. Needs the Difference Engine
+ * hypervisor (CONFIG_MEM_DEX, see hypervisor/README.md): the primitives
+ * are XENMEM_dex_op hypercalls, map_ro is a read-only foreign map, fault
+ * events come from the domain's mem_paging vm_event ring (enabled here,
+ * torn down by dexc_close), and copy-on-write ENOMEM events from its
+ * sharing ring. On a hypervisor with only mem_sharing (no MEM_DEX) the
+ * handle falls back to XENMEM_sharing_op: freeze, share, thaw, query (the
+ * library's own view) and map_ro work, reclaim and harvest fail with
+ * -EOPNOTSUPP. Returns 0 and *out, or -errno: -ENOSYS (no sharing in the
+ * hypervisor), -ESRCH (no such domain), -EOPNOTSUPP (a PV guest), -EBUSY
+ * and others from enabling the rings (EMLINK passthrough, EXDEV
+ * populate-on-demand, ENODEV no HAP). Only built where libxen-dev was
+ * found (HAVE_XEN in config.h); available since DEXC_1.1. */
+int dexc_open_xen(uint32_t domid, unsigned flags, dexc_guest **out);
 
 /* Creates the Unix socket (SOCK_SEQPACKET) guests attach to. A stale
  * socket file at `path` is replaced; one a live daemon answers on is not
