@@ -13,73 +13,38 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define ZSTD_STATIC_LINKING_ONLY /* ZSTD_c_format, ZSTD_f_zstd1_magicless */
-#include <zstd.h>
-#include <zstd_errors.h>
-
-#include "page.h"
 #include "patch_codec_impl.h"
+#include "zstd_page.h"
 
 /* On real similar page pairs level 1 is the fastest and its patches are as
  * small as level 3's (smaller on near-identical pages); levels 4-5 save
  * 2-3% more for twice the time. */
 #define ZPATCH_DEFAULT_LEVEL 1
 
-/* zstd's bit-stream writers keep an 8-byte container of slack: it fails
- * with dstSize_tooSmall unless it has a few bytes more than the frame it
- * ends up writing (9 at most over every sample page, at every level). So a
- * patch that would fit in cap exactly is compressed into a scratch buffer
- * with this much room beyond cap, then copied out. */
-#define ZSTD_SLACK 32
-#define ZSCRATCH_SIZE ZSTD_COMPRESSBOUND(DE_PAGE_SIZE)
-
 struct zstd_patch {
     struct patch_codec base;
-    ZSTD_CCtx *cctx;
-    ZSTD_DCtx *dctx;
-    unsigned char scratch[ZSCRATCH_SIZE];
+    struct zstd_page z;
 };
 
 static void zpatch_free(struct patch_codec *pc)
 {
     struct zstd_patch *zp = (struct zstd_patch *)pc;
 
-    ZSTD_freeCCtx(zp->cctx);
-    ZSTD_freeDCtx(zp->dctx);
+    zstd_page_fini(&zp->z);
     free(zp);
-}
-
-static int zpatch_setup(struct zstd_patch *zp, int level)
-{
-    ZSTD_CCtx *c = zp->cctx;
-
-    if (ZSTD_isError(ZSTD_CCtx_setParameter(c, ZSTD_c_compressionLevel, level)) ||
-        ZSTD_isError(ZSTD_CCtx_setParameter(c, ZSTD_c_format,
-                                            ZSTD_f_zstd1_magicless)) ||
-        ZSTD_isError(ZSTD_CCtx_setParameter(c, ZSTD_c_contentSizeFlag, 0)) ||
-        ZSTD_isError(ZSTD_CCtx_setParameter(c, ZSTD_c_checksumFlag, 0)) ||
-        ZSTD_isError(ZSTD_CCtx_setParameter(c, ZSTD_c_dictIDFlag, 0)) ||
-        ZSTD_isError(ZSTD_DCtx_setParameter(zp->dctx, ZSTD_d_format,
-                                            ZSTD_f_zstd1_magicless)))
-        return -1;
-    return 0;
 }
 
 static struct patch_codec *zpatch_new(int level)
 {
     struct zstd_patch *zp = calloc(1, sizeof *zp);
+    int rc;
 
     if (!zp)
         return NULL;
-    if (level == 0)
-        level = ZPATCH_DEFAULT_LEVEL;
-    zp->cctx = ZSTD_createCCtx();
-    zp->dctx = ZSTD_createDCtx();
-    if (!zp->cctx || !zp->dctx || zpatch_setup(zp, level) != 0) {
-        int err = zp->cctx && zp->dctx ? EINVAL : ENOMEM;
-
+    rc = zstd_page_init(&zp->z, level ? level : ZPATCH_DEFAULT_LEVEL);
+    if (rc != 0) {
         zpatch_free(&zp->base);
-        errno = err;
+        errno = -rc;
         return NULL;
     }
     return &zp->base;
@@ -90,31 +55,12 @@ static ssize_t zpatch_encode(struct patch_codec *pc, const unsigned char *ref,
                              size_t cap)
 {
     struct zstd_patch *zp = (struct zstd_patch *)pc;
-    unsigned char *dst = out;
-    size_t room = cap, r;
+    ssize_t r;
 
-    /* Straight into out when cap covers any frame, else into scratch with
-     * the slack zstd needs beyond cap. */
-    if (cap < ZSCRATCH_SIZE) {
-        dst = zp->scratch;
-        room = cap + ZSTD_SLACK < ZSCRATCH_SIZE ? cap + ZSTD_SLACK : ZSCRATCH_SIZE;
-    }
-    r = ZSTD_CCtx_refPrefix(zp->cctx, ref, DE_PAGE_SIZE);
-    if (ZSTD_isError(r))
+    if (ZSTD_isError(ZSTD_CCtx_refPrefix(zp->z.cctx, ref, DE_PAGE_SIZE)))
         return -EIO;
-    r = ZSTD_compress2(zp->cctx, dst, room, target, DE_PAGE_SIZE);
-    if (ZSTD_isError(r)) {
-        /* A failed frame leaves the context mid-session (prefix still
-         * referenced); start clean for the next page. */
-        ZSTD_CCtx_reset(zp->cctx, ZSTD_reset_session_only);
-        return ZSTD_getErrorCode(r) == ZSTD_error_dstSize_tooSmall
-                   ? PATCH_TOO_BIG : -EIO;
-    }
-    if (r > cap)
-        return PATCH_TOO_BIG;
-    if (dst != out)
-        memcpy(out, dst, r);
-    return (ssize_t)r;
+    r = zstd_page_encode(&zp->z, target, out, cap);
+    return r == 0 ? PATCH_TOO_BIG : r;
 }
 
 /* The first four bytes of a structured zstd dictionary: such a reference
@@ -132,6 +78,7 @@ static int zpatch_decode(struct patch_codec *pc, const unsigned char *ref,
                          unsigned char *page_out)
 {
     struct zstd_patch *zp = (struct zstd_patch *)pc;
+    ZSTD_DCtx *d = zp->z.dctx;
     size_t r;
 
     /* ZSTD_DCtx_refPrefix() builds a ZSTD_DDict (malloc, ~27 KiB) on every
@@ -139,19 +86,14 @@ static int zpatch_decode(struct patch_codec *pc, const unsigned char *ref,
      * which is the same thing for any reference that does not start with
      * the dictionary magic. Those rare pages take the allocating path. */
     if (!looks_like_zstd_dict(ref)) {
-        r = ZSTD_decompress_usingDict(zp->dctx, page_out, DE_PAGE_SIZE,
-                                      patch, len, ref, DE_PAGE_SIZE);
+        r = ZSTD_decompress_usingDict(d, page_out, DE_PAGE_SIZE, patch, len,
+                                      ref, DE_PAGE_SIZE);
     } else {
-        r = ZSTD_DCtx_refPrefix(zp->dctx, ref, DE_PAGE_SIZE);
+        r = ZSTD_DCtx_refPrefix(d, ref, DE_PAGE_SIZE);
         if (!ZSTD_isError(r))
-            r = ZSTD_decompressDCtx(zp->dctx, page_out, DE_PAGE_SIZE, patch,
-                                    len);
+            r = ZSTD_decompressDCtx(d, page_out, DE_PAGE_SIZE, patch, len);
     }
-    if (ZSTD_isError(r)) {
-        ZSTD_DCtx_reset(zp->dctx, ZSTD_reset_session_only);
-        return -EINVAL;
-    }
-    return r == DE_PAGE_SIZE ? 0 : -EINVAL;
+    return zstd_page_decoded(&zp->z, r);
 }
 
 const struct patch_codec_ops de_patch_zstd_ops = {
