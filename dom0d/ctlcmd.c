@@ -37,6 +37,15 @@ static void guest_json(struct json_buf *j, struct guest *g)
     json_kv_bool(j, "paused", g->paused);
     json_kv_str(j, "group", g->d->groups[g->group].name);
     stats_to_json(j, &s);
+    {
+        /* what the backend served without the daemon's policy seeing it:
+         * the cost of tracking writes on uffd */
+        struct dexc_info info;
+        if (dexc_get_info(g->dx, &info) == 0) {
+            json_kv_u64(j, "wp_faults", info.wp_faults);
+            json_kv_u64(j, "zero_fills", info.zero_fills);
+        }
+    }
     json_obj_end(j);
 }
 
