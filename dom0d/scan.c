@@ -97,6 +97,7 @@ static int share_one(struct guest *g, uint64_t gfn, uint32_t obj)
     g->rec[gfn].state = PR_SHARED;
     g->rec[gfn].obj = obj;
     g->st.pages_shared++;
+    g->st.reclaimed[KIND_SHARED]++;
     return 0;
 }
 
@@ -157,8 +158,10 @@ static int store_and_reclaim(struct guest *g, uint64_t gfn, const void *enc,
     if (state == PR_PATCHED) {
         object_ref(d, obj);
         g->st.pages_patched++;
+        g->st.reclaimed[KIND_PATCHED]++;
     } else {
         g->st.pages_compressed++;
+        g->st.reclaimed[KIND_COMPRESSED]++;
     }
     return 0;
 }
@@ -283,6 +286,7 @@ static int swap_raw(struct guest *g, uint64_t gfn, const uint8_t *page)
     g->rec[gfn].ref = slot;
     g->rec[gfn].len = DE_PAGE_SIZE;
     g->st.pages_swapped++;
+    g->st.reclaimed[KIND_SWAPPED]++;
     g->st.swap_bytes += DE_PAGE_SIZE;
     return 0;
 }
@@ -311,6 +315,7 @@ static int swap_out_encoded(struct guest *g, uint64_t gfn)
     r->state = PR_SWAPPED;
     r->ref = slot;
     g->st.pages_swapped++;
+    g->st.reclaimed[KIND_SWAPPED]++;
     g->st.swap_bytes += r->len;
     return 0;
 }
@@ -332,6 +337,7 @@ static void process_frozen(struct guest *g, uint64_t gfn)
             r->state = PR_ZERO;
             g->st.pages_zero++;
             g->st.pages_shared++;
+            g->st.reclaimed[KIND_ZERO]++;
         }
         return;
     }

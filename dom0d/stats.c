@@ -155,8 +155,10 @@ void stats_merge(struct de_stats *dst, const struct de_stats *src)
     dst->compress_rejected += src->compress_rejected;
     dst->errors += src->errors;
     dst->scan_cpu_ns += src->scan_cpu_ns;
-    for (int k = 0; k < KIND_MAX; k++)
+    for (int k = 0; k < KIND_MAX; k++) {
+        dst->reclaimed[k] += src->reclaimed[k];
         hist_merge(&dst->fault_lat[k], &src->fault_lat[k]);
+    }
 }
 
 void stats_fault_hist(const struct de_stats *s, struct lat_hist *out)
@@ -197,6 +199,12 @@ void stats_to_json(struct json_buf *j, const struct de_stats *s)
     json_kv_double(j, "fault_p99_us", ns_to_us(hist_percentile(&all, 99)));
     json_kv_double(j, "fault_max_us", ns_to_us(all.max_ns));
     json_kv_double(j, "fault_mean_us", ns_to_us(hist_mean(&all)));
+
+    json_key(j, "reclaimed");
+    json_obj_begin(j);
+    for (int k = 0; k < KIND_MAX; k++)
+        json_kv_u64(j, kind_names[k], s->reclaimed[k]);
+    json_obj_end(j);
 
     json_key(j, "fault_latency");
     json_obj_begin(j);

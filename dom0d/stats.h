@@ -81,6 +81,9 @@ struct de_stats {
     uint64_t compress_rejected; /* over compress_threshold */
     uint64_t errors;            /* faults that could not be served */
     uint64_t scan_cpu_ns;
+    /* pages reclaimed as each kind since adoption (a page moved from the
+     * store to the swap file counts again as swapped) */
+    uint64_t reclaimed[KIND_MAX];
     struct lat_hist fault_lat[KIND_MAX];
 };
 

@@ -236,8 +236,10 @@ static int ring_setup(struct xen_guest *x, struct xg_ring *r, int param,
     uint32_t port;
     int rc, lport;
 
-    if (xc_hvm_param_get(x->xch, x->domid, param, &r->pfn) < 0 || !r->pfn)
-        return errno ? -errno : -ENOENT;
+    if (xc_hvm_param_get(x->xch, x->domid, param, &r->pfn) < 0)
+        return -errno;
+    if (!r->pfn)
+        return -ENOENT;         /* the toolstack set no ring page */
     pfn = r->pfn;
     r->page = xenforeignmemory_map(x->fmem, x->domid, PROT_READ | PROT_WRITE,
                                    1, &pfn, NULL);
@@ -305,12 +307,6 @@ static void ring_teardown(struct xen_guest *x, struct xg_ring *r,
 
 /* ------------------------------------------------------------------ */
 /* ops                                                                 */
-
-static int set_rc(struct dexc_page *p, int rc)
-{
-    p->rc = rc;
-    return rc == 0;
-}
 
 /* Entries the library refuses by itself, before Xen sees them. */
 static int precheck(struct xen_guest *x, enum dexc_page_op op,
@@ -498,6 +494,48 @@ static int fb_page_op(struct xen_guest *x, enum dexc_page_op op,
     return ok;
 }
 
+/*
+ * DEXC_RESTORE_FROZEN: freeze the restored pages and check that what is
+ * frozen is what was restored (another vCPU may have written the page
+ * between the two hypercalls); a page that differs is thawed and reported
+ * with handle 0 (restored, NORMAL).
+ */
+static void restore_freeze(struct xen_guest *x, struct dexc_page *pages,
+                           size_t n, const void *data, unsigned flags)
+{
+    for (size_t i = 0; i < n; i++) {
+        struct dexc_page f;
+        xen_pfn_t pfn;
+        const void *want;
+        void *m;
+        bool same;
+
+        if (pages[i].rc)
+            continue;
+        pages[i].handle = 0;
+        f = pages[i];
+        f.handle = 0;
+        if ((x->dex ? dex_page_op(x, DEXC_OP_FREEZE, &f, 1, NULL, 0)
+                    : fb_page_op(x, DEXC_OP_FREEZE, &f, 1, NULL, 0)) != 1)
+            continue;
+        pfn = f.gfn;
+        want = (flags & DEXC_RESTORE_ZERO) ? (const void *)dxi_zero_page
+               : (const char *)data + i * DEXC_PAGE_SIZE;
+        m = xenforeignmemory_map(x->fmem, x->domid, PROT_READ, 1, &pfn,
+                                 NULL);
+        same = m && memcmp(m, want, DEXC_PAGE_SIZE) == 0;
+        if (m)
+            xenforeignmemory_unmap(x->fmem, m, 1);
+        if (same) {
+            pages[i].handle = f.handle;
+        } else if (x->dex) {
+            dex_page_op(x, DEXC_OP_THAW, &f, 1, NULL, 0);
+        } else {
+            fb_page_op(x, DEXC_OP_THAW, &f, 1, NULL, 0);
+        }
+    }
+}
+
 static int xen_page_op(dexc_guest *g, enum dexc_page_op op,
                        struct dexc_page *pages, size_t n, const void *data,
                        unsigned flags)
@@ -510,7 +548,11 @@ static int xen_page_op(dexc_guest *g, enum dexc_page_op op,
     if (ok < 0 || op != DEXC_OP_RESTORE)
         return ok;
 
-    /* Wake the vCPUs waiting for restored pages. */
+    if (flags & DEXC_RESTORE_FROZEN)
+        restore_freeze(x, pages, n, data, flags);
+
+    /* Wake the vCPUs waiting for restored pages (after the freeze, so a
+     * woken vCPU's write is seen as a thaw). */
     {
         size_t woken = 0;
 
@@ -519,21 +561,6 @@ static int xen_page_op(dexc_guest *g, enum dexc_page_op op,
                 woken += pend_answer(x, pages[i].gfn);
         if (woken)
             ring_kick(x, &x->paging);
-    }
-    if (flags & DEXC_RESTORE_FROZEN) {
-        for (size_t i = 0; i < n; i++) {
-            struct dexc_page f;
-
-            if (pages[i].rc)
-                continue;
-            f = pages[i];
-            f.handle = 0;
-            if ((x->dex ? dex_page_op(x, DEXC_OP_FREEZE, &f, 1, NULL, 0)
-                        : fb_page_op(x, DEXC_OP_FREEZE, &f, 1, NULL, 0)) == 1)
-                pages[i].handle = f.handle;
-            else
-                pages[i].handle = 0;    /* restored, but left NORMAL */
-        }
     }
     return ok;
 }
@@ -793,6 +820,8 @@ static int xen_poll_events(dexc_guest *g)
         xenevtchn_unmask(x->xce, port);
     }
 
+    RING_IDX rsp_before = x->paging.back.rsp_prod_pvt;
+
     while (ring_get(&x->paging, &req))
         handle_paging_req(x, &req);
 
@@ -811,7 +840,8 @@ static int xen_poll_events(dexc_guest *g)
     if (answered_sharing)
         ring_kick(x, &x->sharing);
     /* Duplicates and drops answered above. */
-    ring_kick(x, &x->paging);
+    if (x->paging.back.rsp_prod_pvt != rsp_before)
+        ring_kick(x, &x->paging);
     return 0;
 }
 

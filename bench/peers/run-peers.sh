@@ -74,7 +74,7 @@ KSM_SAVED=0
 ksm_save() {
     : > "$T/ksm.saved"
     for f in "$KSM"/*; do
-        [ -w "$f" ] || continue
+        [ -f "$f" ] && [ $(( 0$(stat -c %a "$f") & 0200 )) != 0 ] || continue   # writable settings only
         v=$(cat "$f" 2>/dev/null) || continue
         # "[none] scan-time" style: keep the selected value
         case "$v" in *\[*\]*) v=$(echo "$v" | sed 's/.*\[\([^]]*\)\].*/\1/') ;; esac
@@ -114,7 +114,7 @@ cleanup() {
     [ -n "$DPID" ] && { kill -TERM "$DPID" 2>/dev/null; sleep 1; kill -KILL "$DPID" 2>/dev/null; wait "$DPID" 2>/dev/null; DPID=""; }
     for z in $ZDEVS; do zram_del "$z"; done
     ksm_restore
-    rm -rf "$T"
+    [ "${KEEP_TMP:-0}" = 1 ] && log "kept $T" || rm -rf "$T"
 }
 trap cleanup EXIT
 trap 'log "interrupted"; exit 130' INT TERM
@@ -291,7 +291,8 @@ stop_daemon() {
     kill -KILL "$DPID" 2>/dev/null; wait "$DPID" 2>/dev/null; DPID=""
 }
 ctl() { $B/tools/de-ctl/de-ctl -s "$T/ctl.sock" "$@"; }
-stop_guests() {   # TERM the guests, wait: each verifies every byte; count failures
+FAIL=0
+stop_guests() {   # TERM the guests, wait: each verifies every byte; failures in FAIL
     local p fail=0
     for p in $PIDS; do kill -TERM "$p" 2>/dev/null; done
     for p in $PIDS; do
@@ -301,7 +302,7 @@ stop_guests() {   # TERM the guests, wait: each verifies every byte; count failu
         wait "$p" || fail=$((fail + 1))
     done
     PIDS=""
-    echo $fail
+    FAIL=$fail
 }
 de_run() {   # group cap images...
     local g=$1 cap=$2; shift 2
@@ -342,9 +343,9 @@ de_run() {   # group cap images...
     for k in pages_shared pages_patched pages_compressed pages_swapped store_bytes; do
         put $g de $k "$(echo "$js" | jq ".global.$k")"
     done
-    put $g de rss_bytes $(( $(sed -n 's/^VmRSS: *\([0-9]*\) kB/\1/p' /proc/$DPID/status) * 1024 ))
+    put $g de rss_bytes "$(awk '/^VmRSS:/ { print $2 * 1024 }' /proc/$DPID/status 2>/dev/null)"
     log "$g/de: saved $((saved / 1048576)) MiB of $((total / 1048576)) MiB (predicted $(( $(cat $R/$g/de/predicted_saved_bytes) / 1048576 )) MiB), daemon CPU ${cpu}s, settled=$settled after ${now}s"
-    local fail; fail=$(stop_guests)
+    stop_guests; local fail=$FAIL
     put $g de guests_failed_verification $fail
     [ "$fail" = 0 ] || log "$g/de: $fail guest(s) FAILED verification"
     stop_daemon
@@ -361,7 +362,7 @@ de_active() {   # group images...: fault latency by kind while the guests read a
     done
     sleep $((ACTIVE_S - 2))
     ctl stats --json > "$T/active.json"
-    local fail; fail=$(stop_guests)
+    stop_guests; local fail=$FAIL
     stop_daemon
     jq --arg g "$g" --argjson fail "$fail" --argjson s "$ACTIVE_S" \
         '{group: $g, duration_s: $s, rate_ops_s: 300, hot_pct: 10, hot_weight_pct: 80, write_pct: 20,
@@ -436,7 +437,7 @@ num() { [ -f "$1" ] && v=$(cat "$1") && [ -n "$v" ] && echo "$v" || echo null; }
                 esac
             done
             if [ -f "$OUT/series-$g-$sys.dat" ]; then
-                printf ', "series": %s' "$(awk '{ printf "%s[%s,%s]", NR > 1 ? "," : "", $1, $2 }' "$OUT/series-$g-$sys.dat" | sed 's/^/[/; s/$/]/')"
+                printf ', "series": %s' "$(awk '{ printf "%s[%s,%s]", (NR > 1 ? "," : ""), $1, $2 }' "$OUT/series-$g-$sys.dat" | sed 's/^/[/; s/$/]/')"
             fi
             printf '}'
         done
@@ -462,7 +463,7 @@ jq -n \
   --arg cpu "$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)" \
   --argjson cores "$(nproc)" --arg kernel "$(uname -r)" \
   --argjson memtotal "$(awk '/MemTotal/ { print $2 * 1024 }' /proc/meminfo)" \
-  --arg start "$START" --arg end "$END" --argjson quick $QUICK \
+  --arg tstart "$START" --arg tend "$END" --argjson quick $QUICK \
   --arg zc "$ZCOMPS" --argjson deint "$DE_SCAN_INTERVAL" \
   --argjson kcap $KSM_CAP --argjson kfcap $KSM_FAST_CAP --argjson dcap $DE_CAP --argjson stable $STABLE_S \
   --argjson fpts $KSM_FAST_PTS --argjson fslp $KSM_FAST_SLEEP \
@@ -470,7 +471,7 @@ jq -n \
 def sysout: with_entries(
     .value |= (. + {saved_pct: (if .total_bytes > 0 then (100 * .saved_bytes / .total_bytes) else null end)}));
 {
-  generated: {start: $start, end: $end, quick: ($quick == 1), command: "bench/peers/run-peers.sh"},
+  generated: {"start": $tstart, "end": $tend, quick: ($quick == 1), command: "bench/peers/run-peers.sh"},
   machine: {cpu_model: $cpu, cores: $cores, kernel: $kernel, mem_total_bytes: $memtotal},
   inputs: $inputs,
   settings: {

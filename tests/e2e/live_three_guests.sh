@@ -14,23 +14,33 @@ for n in 1 2 3; do
     start_guest $n 14 --rate 400 --hot 10 --hot-weight 90 --write-ratio 25
 done
 
-max_sh=0; max_pa=0; max_co=0; max_sw=0
-for i in $(seq 1 120); do
+# The pipeline's cumulative per-kind reclaim counts: on a tight store
+# budget a freshly patched or compressed page moves on to the swap file in
+# the same slice, so the gauges alone may never show it.
+rcount() {  # rcount JSON KIND
+    echo "$1" | sed -n "s/.*\"reclaimed\":{[^}]*\"$2\":\([0-9]*\).*/\1/p"
+}
+sh=0; pa=0; co=0; sw=0
+for i in $(seq 1 160); do
     sleep 0.25
     s=$(ctl stats --json 2>/dev/null | sed 's/"guests":.*//') || continue
-    v() { echo "$s" | sed -n "s/.*\"$1\":\([0-9]*\).*/\1/p"; }
-    sh=$(v pages_shared); pa=$(v pages_patched); co=$(v pages_compressed); sw=$(v pages_swapped)
-    [ "${sh:-0}" -gt $max_sh ] && max_sh=$sh
-    [ "${pa:-0}" -gt $max_pa ] && max_pa=$pa
-    [ "${co:-0}" -gt $max_co ] && max_co=$co
-    [ "${sw:-0}" -gt $max_sw ] && max_sw=$sw
-    [ $max_sh -gt 0 ] && [ $max_pa -gt 0 ] && [ $max_co -gt 0 ] && [ $max_sw -gt 0 ] && [ $i -gt 20 ] && break
+    sh=$(rcount "$s" shared); pa=$(rcount "$s" patched)
+    co=$(rcount "$s" compressed); sw=$(rcount "$s" swapped)
+    [ "${sh:-0}" -gt 0 ] && [ "${pa:-0}" -gt 0 ] && [ "${co:-0}" -gt 0 ] &&
+        [ "${sw:-0}" -gt 0 ] && [ $i -gt 20 ] && break
 done
-echo "peak pages: shared $max_sh patched $max_pa compressed $max_co swapped $max_sw"
-[ $max_sh -gt 0 ] || fail "no page was shared"
-[ $max_pa -gt 0 ] || fail "no page was patched"
-[ $max_co -gt 0 ] || fail "no page was compressed"
-[ $max_sw -gt 0 ] || fail "no page was swapped"
+echo "pages reclaimed, by kind: shared ${sh:-0} patched ${pa:-0} compressed ${co:-0} swapped ${sw:-0}"
+[ "${sh:-0}" -gt 0 ] || fail "no page was shared"
+[ "${pa:-0}" -gt 0 ] || fail "no page was patched"
+[ "${co:-0}" -gt 0 ] || fail "no page was compressed"
+[ "${sw:-0}" -gt 0 ] || fail "no page was swapped"
+# and encoded pages came back through faults
+enc_faults=0
+for k in patched compressed swapped; do
+    c=$(echo "$s" | sed -n "s/.*\"fault_latency\":.*\"$k\":{\"count\":\([0-9]*\).*/\1/p")
+    echo "faults on $k pages: ${c:-0}"
+    enc_faults=$((enc_faults + ${c:-0}))
+done
 
 for n in 1 2 3; do
     st=$(guest_exit $n)
@@ -42,6 +52,7 @@ faults=$(json_num faults)
 errors=$(json_num errors)
 echo "faults served: $faults, errors: $errors"
 [ "${faults:-0}" -gt 0 ] || fail "no fault was served"
+[ $enc_faults -gt 0 ] || fail "no patched, compressed or swapped page was faulted back"
 [ "${errors:-1}" = 0 ] || fail "the daemon counted $errors errors"
 ctl stats
 kill -TERM "$DPID"
