@@ -33,6 +33,7 @@ enum ktype {
     K_SOCKPATH,     /* absolute, fits sun_path */
     K_PATH,         /* absolute, or "" for none */
     K_NAME,         /* [A-Za-z0-9._-]*, for groups */
+    K_BACKEND,      /* uffd or xen */
 };
 
 struct key {
@@ -78,6 +79,8 @@ static const struct key keys[] = {
       UINT64_C(1) << 40 },
     { "log_level", K_LOGLEVEL, G(log_level), 0, 0 },
     { "stats_interval", K_U32, G(stats_interval_s), 0, 86400 },
+    { "compress_objects", K_BOOL, G(compress_objects), 0, 1 },
+    { "backend", K_BACKEND, GS(backend), 0, 0 },
 };
 
 #define NKEYS (sizeof keys / sizeof keys[0])
@@ -142,6 +145,7 @@ struct de_config *config_default(void)
     cfg->swap_max = DEFAULT_SWAP_MAX;
     cfg->log_level = DEFAULT_LOG_LEVEL;
     cfg->stats_interval_s = DEFAULT_STATS_INTERVAL;
+    cfg->compress_objects = true;
     return cfg;
 }
 
@@ -370,6 +374,16 @@ static int parse_value(const struct key *k, const char *val, void *dst,
             return -1;
         }
         strcpy(dst, val);
+        return 0;
+    case K_BACKEND:
+        if (strcmp(val, "uffd") == 0)
+            *(int *)dst = DE_BACKEND_UFFD;
+        else if (strcmp(val, "xen") == 0)
+            *(int *)dst = DE_BACKEND_XEN;
+        else {
+            seterr(err, errlen, "unknown backend '%s' (uffd or xen)", val);
+            return -1;
+        }
         return 0;
     }
     return -1;
@@ -925,6 +939,9 @@ static void print_value(FILE *f, const struct key *k, const void *src)
     case K_PATH:
     case K_NAME:
         print_quoted(f, src);
+        break;
+    case K_BACKEND:
+        fputs(*(const int *)src == DE_BACKEND_XEN ? "xen" : "uffd", f);
         break;
     }
 }

@@ -44,6 +44,11 @@
 #define CONFIG_PATH_MAX 4096
 #define CONFIG_FILE_MAX (1u << 20)
 
+/* backend: uffd guests attach at guest_socket; xen domains are adopted
+ * from xenstore (de-dom0d built with the Xen libraries). */
+#define DE_BACKEND_UFFD 0
+#define DE_BACKEND_XEN 1
+
 /* What may differ per guest. */
 struct de_policy {
     bool enable;                /* manage this guest at all */
@@ -82,6 +87,9 @@ struct de_config {
     uint64_t swap_max;
     enum log_level log_level;
     uint32_t stats_interval_s;          /* 0 = no periodic stats log */
+    bool compress_objects;              /* hold canonical copies compressed */
+    int backend;                        /* DE_BACKEND_*: where guests come
+                                           from (start-up only) */
     unsigned key_line[32];
     struct de_guest_conf *guests;
     size_t nguests;

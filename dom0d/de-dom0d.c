@@ -2,7 +2,9 @@
  * de-dom0d - the Difference Engine daemon.
  *
  * One process, one libevent loop: the guests' event fds (faults), the
- * attach socket, a timer for the clock, the control socket and signals.
+ * attach socket (uffd backend) or xenstore's watches (xen backend: -x or
+ * `backend xen`, see xendoms.c), a timer for the clock, the control
+ * socket and signals.
  * SIGTERM/SIGINT stop scanning, give every reclaimed page back to its
  * guest, then exit; SIGHUP reloads the configuration (a bad file keeps the
  * running one). See de-dom0d(8) and de-dom0d.conf(5).
@@ -26,13 +28,14 @@
 static void usage(void)
 {
     fprintf(stderr,
-"usage: de-dom0d [-dn] [-f config] [-s control-socket] [-g guest-socket]\n"
+"usage: de-dom0d [-dnx] [-f config] [-s control-socket] [-g guest-socket]\n"
 "  -f FILE  configuration (default " CONFIG_DEFAULT_PATH "; built-in defaults\n"
 "           when the default file does not exist)\n"
 "  -d       debug logging\n"
 "  -n       check the configuration, print it and exit\n"
 "  -s PATH  control socket (overrides `socket`)\n"
-"  -g PATH  socket guests attach to (overrides `guest_socket`)\n");
+"  -g PATH  socket guests attach to (overrides `guest_socket`)\n"
+"  -x       Xen: manage the domains enabled in xenstore (`backend xen`)\n");
     exit(2);
 }
 
@@ -74,7 +77,7 @@ static void accept_cb(evutil_socket_t fd, short what, void *arg)
             dexc_close(dx);
             continue;
         }
-        rc = guest_adopt(d, dx);
+        rc = guest_adopt(d, dx, NULL, NULL);
         if (rc != 0) {
             log_warnx("cannot adopt guest: %s", strerror(-rc));
             dexc_close(dx);
@@ -122,9 +125,18 @@ static int reload(struct daemon *d)
     /* Sockets are not re-bound on reload. */
     snprintf(n->socket, sizeof n->socket, "%s", d->cfg->socket);
     snprintf(n->guest_socket, sizeof n->guest_socket, "%s", d->cfg->guest_socket);
+    n->backend = d->cfg->backend;           /* fixed at start-up (-x) */
     config_free(d->cfg);
     d->cfg = n;
     log_setlevel(n->log_level);
+    if (d->xen) {
+#ifdef DE_WITH_XEN
+        /* Xen domains: their xenstore keys over the new defaults */
+        xendoms_reload(d);
+#endif
+        log_info("configuration reloaded from %s", d->cfg_path);
+        return 0;
+    }
     for (uint32_t i = 0; i < d->nguests_cap; i++) {
         struct guest *g = d->guests[i];
         char grp[CONFIG_NAME_MAX];
@@ -162,20 +174,21 @@ int main(int argc, char **argv)
     static struct daemon dd;
     struct daemon *d = &dd;
     const char *cfg_path = CONFIG_DEFAULT_PATH, *sock = NULL, *gsock = NULL;
-    bool debug = false, check = false, explicit_cfg = false;
+    bool debug = false, check = false, explicit_cfg = false, xen = false;
     char err[1024];
     struct timeval tv;
     struct stat st;
     int ch, rc;
     static const int sigs[] = { SIGTERM, SIGINT, SIGHUP };
 
-    while ((ch = getopt(argc, argv, "df:g:hns:")) != -1) {
+    while ((ch = getopt(argc, argv, "df:g:hns:x")) != -1) {
         switch (ch) {
         case 'd': debug = true; break;
         case 'f': cfg_path = optarg; explicit_cfg = true; break;
         case 'g': gsock = optarg; break;
         case 'n': check = true; break;
         case 's': sock = optarg; break;
+        case 'x': xen = true; break;
         default: usage();
         }
     }
@@ -197,6 +210,8 @@ int main(int argc, char **argv)
         snprintf(d->cfg->socket, sizeof d->cfg->socket, "%s", sock);
     if (gsock)
         snprintf(d->cfg->guest_socket, sizeof d->cfg->guest_socket, "%s", gsock);
+    if (xen)
+        d->cfg->backend = DE_BACKEND_XEN;
     if (check) {
         config_print(d->cfg, stdout);
         return 0;
@@ -222,14 +237,27 @@ int main(int argc, char **argv)
                             err, sizeof err);
     if (!d->ctl)
         fatalx("control socket: %s", err);
-    rc = dexc_listen(d->cfg->guest_socket, 0, &d->lis);
-    if (rc != 0)
-        fatalx("guest socket %s: %s", d->cfg->guest_socket, strerror(-rc));
-    chmod(d->cfg->guest_socket, 0600);
-    d->lis_ev = event_new(d->base, dexc_listener_fd(d->lis),
-                          EV_READ | EV_PERSIST, accept_cb, d);
+    if (d->cfg->backend == DE_BACKEND_XEN) {
+#ifdef DE_WITH_XEN
+        if (xendoms_start(d) != 0)
+            fatalx("xen backend: cannot start (see above)");
+#else
+        fatalx("backend xen: de-dom0d was built without the Xen libraries "
+               "(libxen-dev)");
+#endif
+    } else {
+        rc = dexc_listen(d->cfg->guest_socket, 0, &d->lis);
+        if (rc != 0)
+            fatalx("guest socket %s: %s", d->cfg->guest_socket,
+                   strerror(-rc));
+        chmod(d->cfg->guest_socket, 0600);
+        d->lis_ev = event_new(d->base, dexc_listener_fd(d->lis),
+                              EV_READ | EV_PERSIST, accept_cb, d);
+        if (!d->lis_ev || event_add(d->lis_ev, NULL) != 0)
+            fatalx("event setup");
+    }
     d->tick_ev = event_new(d->base, -1, EV_PERSIST, tick_cb, d);
-    if (!d->lis_ev || !d->tick_ev || event_add(d->lis_ev, NULL) != 0)
+    if (!d->tick_ev)
         fatalx("event setup");
     tv.tv_sec = d->cfg->scan_interval_ms / 1000;
     tv.tv_usec = (d->cfg->scan_interval_ms % 1000) * 1000;
@@ -239,9 +267,14 @@ int main(int argc, char **argv)
         if (!d->sig_ev[i] || event_add(d->sig_ev[i], NULL) != 0)
             fatalx("signal setup");
     }
-    log_info("de-dom0d %s: control %s, guests attach at %s, scan every %u ms",
-             DE_VERSION, d->cfg->socket, d->cfg->guest_socket,
-             d->cfg->scan_interval_ms);
+    if (d->xen)
+        log_info("de-dom0d %s: control %s, Xen domains from xenstore, scan "
+                 "every %u ms", DE_VERSION, d->cfg->socket,
+                 d->cfg->scan_interval_ms);
+    else
+        log_info("de-dom0d %s: control %s, guests attach at %s, scan every "
+                 "%u ms", DE_VERSION, d->cfg->socket, d->cfg->guest_socket,
+                 d->cfg->scan_interval_ms);
 
     event_base_dispatch(d->base);
 
@@ -249,8 +282,13 @@ int main(int argc, char **argv)
         if (d->sig_ev[i])
             event_free(d->sig_ev[i]);
     event_free(d->tick_ev);
-    event_free(d->lis_ev);
-    dexc_listener_close(d->lis);
+#ifdef DE_WITH_XEN
+    xendoms_stop(d);
+#endif
+    if (d->lis_ev)
+        event_free(d->lis_ev);
+    if (d->lis)
+        dexc_listener_close(d->lis);
     ctl_server_free(d->ctl);
     if (d->swap)
         swapfile_close(d->swap);
@@ -261,6 +299,7 @@ int main(int argc, char **argv)
         patch_codec_free(d->dec_pc[i]);
     for (int i = 0; i < COMP_NCOMPRESSORS; i++)
         compressor_free(d->dec_cc[i]);
+    compressor_free(d->obj_cc);
     free(d->groups);
     config_free(d->cfg);
     event_base_free(d->base);

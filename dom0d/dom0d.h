@@ -23,6 +23,7 @@ struct event;
 struct event_base;
 struct ctl_server;
 struct swapfile;
+struct xendoms;
 
 /*
  * What the daemon knows of one guest page. 16 bytes: this is the per-page
@@ -144,7 +145,14 @@ struct daemon {
     struct compressor *dec_cc[COMP_NCOMPRESSORS];
     uint8_t encbuf[DE_PAGE_SIZE + 64];
     bool stopping;
+    struct xendoms *xen;        /* backend xen: xenstore-driven domains */
 };
+
+/* xendoms.c (built with the Xen libraries): domains adopted from
+ * xenstore. xendoms_start returns 0 or -1 (logged). */
+int xendoms_start(struct daemon *d);
+void xendoms_reload(struct daemon *d);
+void xendoms_stop(struct daemon *d);
 
 /* objects.c */
 int group_for(struct daemon *d, const char *name, uint32_t *out);
@@ -162,7 +170,10 @@ bool id_is_cand(uint64_t id);
 struct guest *cand_guest(const struct daemon *d, uint64_t id, uint64_t *gfn);
 
 /* guest.c */
-int guest_adopt(struct daemon *d, dexc_guest *dx);
+/* name NULL: the backend's; pol NULL: the configuration's policy for the
+ * guest's name (the Xen backend passes the domain's xenstore policy). */
+int guest_adopt(struct daemon *d, dexc_guest *dx, const char *name,
+                const struct de_policy *pol);
 void guest_gone(struct guest *g);
 int guest_flush(struct guest *g);
 struct guest *guest_find(struct daemon *d, const char *name);

@@ -138,7 +138,8 @@ void guest_apply_policy(struct guest *g)
     }
 }
 
-int guest_adopt(struct daemon *d, dexc_guest *dx)
+int guest_adopt(struct daemon *d, dexc_guest *dx, const char *name,
+                const struct de_policy *pol)
 {
     struct dexc_info info;
     struct guest *g;
@@ -167,13 +168,16 @@ int guest_adopt(struct daemon *d, dexc_guest *dx)
     g->id = info.id;
     g->dx = dx;
     g->npages = info.nr_pages;
-    snprintf(g->name, sizeof g->name, "%s",
-             info.name && *info.name ? info.name : "guest");
+    if (!name || !*name)
+        name = info.name && *info.name ? info.name : "guest";
+    snprintf(g->name, sizeof g->name, "%s", name);
     if (guest_find(d, g->name))     /* names identify guests: keep unique */
-        snprintf(g->name, sizeof g->name, "%.40s-%u",
-                 info.name && *info.name ? info.name : "guest", g->id);
+        snprintf(g->name, sizeof g->name, "%.40s-%u", name, g->id);
     stats_init(&g->st);
-    config_for_guest(d->cfg, g->name, &g->pol);
+    if (pol)
+        g->pol = *pol;
+    else
+        config_for_guest(d->cfg, g->name, &g->pol);
     g->rec = calloc(g->npages, sizeof *g->rec);
     g->cand_hash = calloc(g->npages, sizeof *g->cand_hash);
     g->heat = calloc(g->npages, 1);
