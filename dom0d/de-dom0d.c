@@ -299,6 +299,7 @@ int main(int argc, char **argv)
         patch_codec_free(d->dec_pc[i]);
     for (int i = 0; i < COMP_NCOMPRESSORS; i++)
         compressor_free(d->dec_cc[i]);
+    compressor_free(d->obj_cc);
     free(d->groups);
     config_free(d->cfg);
     event_base_free(d->base);

@@ -76,11 +76,13 @@ _Static_assert(sizeof(struct prec) == 16, "the record is 16 bytes");
  * restore from and patches are made against (the daemon's own copy of a
  * reference page). */
 struct object {
-    store_handle_t h;   /* 4096-byte store object; NONE when free */
+    store_handle_t h;   /* store object; NONE when free */
     uint64_t hash;
     uint32_t refs;      /* shared pages + patches (in store or swap) */
     uint32_t group;     /* sharing group index */
     uint32_t next_free;
+    uint16_t len;       /* bytes in the store: DE_PAGE_SIZE = held whole */
+    uint8_t codec;      /* compressor of a held-compressed object */
 };
 
 /* Pages share, and patch against each other, only within a group. */
@@ -144,6 +146,13 @@ struct daemon {
     struct patch_codec *dec_pc[PATCH_NCODECS];
     struct compressor *dec_cc[COMP_NCOMPRESSORS];
     uint8_t encbuf[DE_PAGE_SIZE + 64];
+    /* objects held compressed: the compressor that makes them, and the
+     * last one decoded (object_data() hands out this buffer) */
+    struct compressor *obj_cc;
+    uint8_t objbuf[DE_PAGE_SIZE];
+    uint8_t objenc[DE_PAGE_SIZE + 64];
+    uint32_t objbuf_id;
+    bool objbuf_ok;             /* objbuf holds object objbuf_id */
     bool stopping;
     struct xendoms *xen;        /* backend xen: xenstore-driven domains */
 };
@@ -159,7 +168,12 @@ int group_for(struct daemon *d, const char *name, uint32_t *out);
 void group_release(struct daemon *d, uint32_t g);
 int object_new(struct daemon *d, uint32_t group, const void *page,
                uint64_t hash, uint32_t *out);
-const void *object_data(const struct daemon *d, uint32_t id);
+/* The object's 4 KiB content, or NULL when it is free (or, held
+ * compressed, fails to decode). The pointer is valid until the next
+ * object_data(), object_new() or object_unref(). */
+const void *object_data(struct daemon *d, uint32_t id);
+bool object_live(const struct daemon *d, uint32_t id);
+struct compressor *daemon_decompressor(struct daemon *d, unsigned id);
 void object_ref(struct daemon *d, uint32_t id);
 void object_unref(struct daemon *d, uint32_t id);
 const void *index_page(void *ctx, uint64_t id);

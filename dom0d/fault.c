@@ -22,7 +22,7 @@ static struct patch_codec *patch_decoder(struct daemon *d, unsigned id)
     return d->dec_pc[id];
 }
 
-static struct compressor *decompressor(struct daemon *d, unsigned id)
+struct compressor *daemon_decompressor(struct daemon *d, unsigned id)
 {
     if (id >= COMP_NCOMPRESSORS)
         return NULL;
@@ -42,7 +42,7 @@ static int unpatch(struct daemon *d, unsigned codec, const void *ref,
 static int uncompress(struct daemon *d, unsigned id, const void *enc,
                       size_t len, void *page)
 {
-    struct compressor *cc = decompressor(d, id);
+    struct compressor *cc = daemon_decompressor(d, id);
 
     return cc ? compressor_decode(cc, enc, len, page) : -EIO;
 }

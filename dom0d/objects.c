@@ -10,6 +10,14 @@
  * of id: object ids, and candidate ids naming a frozen guest page that has
  * no twin yet. A candidate is only trusted while its page is still frozen:
  * index_page() re-reads it, and a page that changed reads as absent.
+ *
+ * Objects are held compressed when that saves space (compress_objects,
+ * on by default): on the uffd backend they are the only copy of every
+ * shared content, and a third of what the daemon holds when whole. A
+ * compressed object is checked to decode bit-exact before it is kept,
+ * and decoded on use into one buffer that doubles as a one-entry cache,
+ * since a patch is made and checked against the same reference twice in
+ * a row and runs of faults hit the same shared content.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -44,11 +52,68 @@ struct guest *cand_guest(const struct daemon *d, uint64_t id, uint64_t *gfn)
     return *gfn < g->npages ? g : NULL;
 }
 
-const void *object_data(const struct daemon *d, uint32_t id)
+/* Held compressed only when that saves at least a quarter of the page:
+ * below that the decode on every use buys too little. */
+#define OBJ_COMPRESS_MAX (DE_PAGE_SIZE * 3 / 4)
+
+bool object_live(const struct daemon *d, uint32_t id)
 {
-    if (id >= d->nobj || d->obj[id].h == STORE_HANDLE_NONE)
+    return id < d->nobj && d->obj[id].h != STORE_HANDLE_NONE;
+}
+
+const void *object_data(struct daemon *d, uint32_t id)
+{
+    const struct object *o;
+    struct compressor *cc;
+
+    if (!object_live(d, id))
         return NULL;
-    return store_ptr(d->store, d->obj[id].h);
+    o = &d->obj[id];
+    if (o->len == DE_PAGE_SIZE)
+        return store_ptr(d->store, o->h);
+    if (d->objbuf_ok && d->objbuf_id == id)
+        return d->objbuf;
+    d->objbuf_ok = false;
+    cc = daemon_decompressor(d, o->codec);
+    if (!cc || compressor_decode(cc, store_ptr(d->store, o->h), o->len,
+                                 d->objbuf) != 0) {
+        log_warnx("object %u does not decode", id);
+        return NULL;
+    }
+    d->objbuf_id = id;
+    d->objbuf_ok = true;
+    return d->objbuf;
+}
+
+/* Encodes `page` for the store: into d->objenc when compressing pays and
+ * decodes back bit-exact, else the page itself. Returns the length. */
+static size_t object_encode(struct daemon *d, const void *page,
+                            const void **enc, uint8_t *codec)
+{
+    struct compressor *dec;
+    ssize_t len;
+
+    *enc = page;
+    if (!d->cfg->compress_objects)
+        return DE_PAGE_SIZE;
+    if (!d->obj_cc) {
+        d->obj_cc = compressor_new(d->cfg->policy.compressor,
+                                   d->cfg->policy.zstd_level);
+        if (!d->obj_cc)
+            return DE_PAGE_SIZE;
+    }
+    len = compressor_encode(d->obj_cc, page, d->objenc, OBJ_COMPRESS_MAX);
+    if (len <= 0)
+        return DE_PAGE_SIZE;
+    /* never keep what we could not give back */
+    d->objbuf_ok = false;
+    dec = daemon_decompressor(d, compressor_id(d->obj_cc));
+    if (!dec || compressor_decode(dec, d->objenc, (size_t)len, d->objbuf) != 0 ||
+        memcmp(d->objbuf, page, DE_PAGE_SIZE) != 0)
+        return DE_PAGE_SIZE;
+    *codec = (uint8_t)compressor_id(d->obj_cc);
+    *enc = d->objenc;
+    return (size_t)len;
 }
 
 const void *index_page(void *ctx, uint64_t id)
@@ -74,8 +139,11 @@ static int group_build_sd(struct daemon *d, struct share_group *sg, uint32_t gi)
     for (uint32_t i = 0; i < d->nobj; i++)
         if (d->obj[i].h != STORE_HANDLE_NONE && d->obj[i].group == gi) {
             struct simdetect_keys k;
+            const void *data = object_data(d, i);
 
-            simdetect_keys(sg->sd, object_data(d, i), &k);
+            if (!data)
+                continue;
+            simdetect_keys(sg->sd, data, &k);
             if (simdetect_insert(sg->sd, &k, i) != 0)
                 return -ENOMEM;
         }
@@ -173,10 +241,14 @@ int object_new(struct daemon *d, uint32_t gi, const void *page, uint64_t hash,
     struct share_group *sg = &d->groups[gi];
     struct simdetect_keys k;
     store_handle_t h;
+    const void *enc;
+    uint8_t codec = 0;
+    size_t len;
     uint32_t id;
     int rc;
 
-    rc = store_put(d->store, page, DE_PAGE_SIZE, &h);
+    len = object_encode(d, page, &enc, &codec);
+    rc = store_put(d->store, enc, len, &h);
     if (rc != 0)
         return rc;
     if (d->obj_free != OBJ_NONE) {
@@ -196,10 +268,19 @@ int object_new(struct daemon *d, uint32_t gi, const void *page, uint64_t hash,
         id = d->nobj++;
     }
     d->obj[id] = (struct object){ .h = h, .hash = hash, .refs = 0,
-                                  .group = gi, .next_free = OBJ_NONE };
+                                  .group = gi, .next_free = OBJ_NONE,
+                                  .len = (uint16_t)len, .codec = codec };
+    if (len < DE_PAGE_SIZE) {
+        /* object_encode() left the checked decode in objbuf */
+        d->objbuf_id = id;
+        d->objbuf_ok = true;
+    } else if (d->objbuf_id == id) {
+        d->objbuf_ok = false;
+    }
     if (share_index_insert(sg->si, hash, id) != 0) {
         store_free(d->store, h);
         d->obj[id].h = STORE_HANDLE_NONE;
+        d->objbuf_ok = false;
         d->obj[id].next_free = d->obj_free;
         d->obj_free = id;
         return -ENOMEM;
@@ -220,16 +301,22 @@ void object_unref(struct daemon *d, uint32_t id)
     struct object *o = &d->obj[id];
     struct share_group *sg = &d->groups[o->group];
     struct simdetect_keys k;
+    const void *data;
 
     if (o->refs == 0 || --o->refs > 0)
         return;
     if (sg->si) {
         share_index_remove(sg->si, o->hash, id);
-        simdetect_keys(sg->sd, object_data(d, id), &k);
-        simdetect_remove(sg->sd, &k, id);
+        /* an entry left behind names a free object: lookups skip it */
+        if (sg->sd && (data = object_data(d, id)) != NULL) {
+            simdetect_keys(sg->sd, data, &k);
+            simdetect_remove(sg->sd, &k, id);
+        }
     }
     store_free(d->store, o->h);
     o->h = STORE_HANDLE_NONE;
+    if (d->objbuf_id == id)
+        d->objbuf_ok = false;
     o->next_free = d->obj_free;
     d->obj_free = id;
 }

@@ -180,7 +180,7 @@ static int find_reference(struct guest *g, uint64_t gfn,
     if (!simdetect_find(sg->sd, k, cand_id(g, gfn), &ref))
         return -ENOENT;
     if (!id_is_cand(ref)) {
-        if (!object_data(d, (uint32_t)ref))
+        if (!object_live(d, (uint32_t)ref))
             return -ENOENT;
         *obj = (uint32_t)ref;
         return 0;
