@@ -13,6 +13,7 @@ int register_config_tests(void);
 int register_control_tests(void);
 int register_proto_tests(void);
 int register_stats_tests(void);
+int register_objects_tests(void);
 
 /* A scratch directory for this run (removed at exit). */
 const char *td_tmpdir(void);

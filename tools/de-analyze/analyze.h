@@ -24,6 +24,8 @@
 #define ANALYZE_RECORD_BYTES 16
 /* The page store packs encodings in classes of this granularity. */
 #define ANALYZE_STORE_GRAIN  32
+/* A daemon copy is held compressed only under this (de-dom0d's rule). */
+#define ANALYZE_OBJECT_MAX   3072
 
 struct analyze_opts {
     enum patch_codec_id patch_codec;
@@ -34,6 +36,8 @@ struct analyze_opts {
     struct simdetect_params sd;
     int compare;                    /* every codec side by side */
     int bwt;                        /* BWT+MTF experiment beside the plain run */
+    int whole_objects;              /* the daemon's copies held whole, as in
+                                       the paper (de-dom0d compress_objects no) */
     /* Called now and then with pages processed so far (of `total`
      * page-steps); may be NULL. */
     void (*progress)(void *ctx, uint64_t done, uint64_t total);

@@ -33,6 +33,8 @@ static void usage(FILE *f)
 "  --seed N               block offsets of the detector\n"
 "  --main-only            measure only the chosen codec and compressor\n"
 "  --bwt                  also run the BWT+MTF pre-transform experiment\n"
+"  --whole-objects        count the daemon's copies of shared contents and\n"
+"                         references whole (default: compressed, as de-dom0d)\n"
 "  --progress | --no-progress   progress bar on stderr (default: on a tty\n"
 "                         for inputs of 64 MiB or more)\n"
 "  -h, --help\n");
@@ -74,7 +76,8 @@ static void show_progress(void *ctx, uint64_t done, uint64_t total)
 int main(int argc, char **argv)
 {
     enum { O_JSON = 256, O_VERIFY, O_PCODEC, O_COMP, O_ZLEVEL, O_PTHR,
-           O_CTHR, O_SIMD, O_SEED, O_MAIN, O_BWT, O_PROG, O_NOPROG };
+           O_CTHR, O_SIMD, O_SEED, O_MAIN, O_BWT, O_PROG, O_NOPROG,
+           O_WHOLE };
     static const struct option lo[] = {
         { "json", no_argument, NULL, O_JSON },
         { "verify", no_argument, NULL, O_VERIFY },
@@ -87,6 +90,7 @@ int main(int argc, char **argv)
         { "seed", required_argument, NULL, O_SEED },
         { "main-only", no_argument, NULL, O_MAIN },
         { "bwt", no_argument, NULL, O_BWT },
+        { "whole-objects", no_argument, NULL, O_WHOLE },
         { "progress", no_argument, NULL, O_PROG },
         { "no-progress", no_argument, NULL, O_NOPROG },
         { "help", no_argument, NULL, 'h' },
@@ -158,6 +162,7 @@ int main(int argc, char **argv)
             break;
         case O_MAIN: o.compare = 0; break;
         case O_BWT: o.bwt = 1; break;
+        case O_WHOLE: o.whole_objects = 1; break;
         case O_PROG: prog = 1; break;
         case O_NOPROG: prog = 0; break;
         case 'h': usage(stdout); return 0;

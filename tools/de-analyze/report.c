@@ -88,8 +88,10 @@ void report_table(FILE *f, const struct analyze_result *r,
                 pct(r->image_saved_de[m], r->image[m].pages_total * DE_PAGE_SIZE));
 
     fprintf(f, "\nwhat the live system holds (Difference Engine)       MiB\n");
-    fprintf(f, "  one copy per shared content + zero page %12.2f\n", mib((int64_t)c->canonical_bytes));
-    fprintf(f, "  daemon's copy of each reference page    %12.2f\n", mib((int64_t)c->reference_bytes));
+    fprintf(f, "  one copy per shared content + zero page %12.2f%s\n", mib((int64_t)c->canonical_bytes),
+            o->whole_objects ? "" : "  (held compressed)");
+    fprintf(f, "  daemon's copy of each reference page    %12.2f%s\n", mib((int64_t)c->reference_bytes),
+            o->whole_objects ? "" : "  (held compressed)");
     fprintf(f, "  patches (store grain %d B)              %12.2f\n", ANALYZE_STORE_GRAIN, mib((int64_t)c->patch_bytes));
     fprintf(f, "  compressed pages                        %12.2f\n", mib((int64_t)c->compress_bytes));
     fprintf(f, "  pages left whole                        %12.2f\n", mib((int64_t)c->whole_bytes));
@@ -210,9 +212,11 @@ void report_json(FILE *f, const struct analyze_result *r,
             c->share_index_bytes, c->simdetect_bytes);
     fprintf(f, ",\"settings\":{\"patch_codec\":\"%s\",\"compressor\":\"%s\","
                "\"patch_threshold\":%zu,\"compress_threshold\":%zu,"
-               "\"simdetect\":{\"k\":%u,\"s\":%u,\"c\":%u}}",
+               "\"simdetect\":{\"k\":%u,\"s\":%u,\"c\":%u},"
+               "\"compress_objects\":%s}",
             patch_codec_name(o->patch_codec), compressor_name(o->compressor),
-            o->patch_threshold, o->compress_threshold, o->sd.k, o->sd.s, o->sd.c);
+            o->patch_threshold, o->compress_threshold, o->sd.k, o->sd.s, o->sd.c,
+            o->whole_objects ? "false" : "true");
     fputs(",\"codecs\":{\"patch\":{", f);
     for (int i = 0, first = 1; i < PATCH_NCODECS; i++) {
         if (!r->patch_measured[i])
