@@ -571,6 +571,37 @@ static int xen_share(dexc_guest *cli, dexc_guest *src, struct dexc_share *s,
     struct xen_guest *c = XG(cli), *sx = src ? XG(src) : c;
     int ok = 0;
 
+    if (!src) {
+        /* No source frame: the daemon holds the one copy of the contents
+         * (its canonical object) and the client page is reclaimed onto
+         * it, as on uffd. The saving is the same as Xen sharing a frame;
+         * the difference is that a read of the page faults too. */
+        enum { CHUNK = 64 };
+        struct dexc_page p[CHUNK];
+
+        for (size_t i = 0; i < n; i += CHUNK) {
+            size_t k = n - i < CHUNK ? n - i : CHUNK;
+            int rc;
+
+            for (size_t j = 0; j < k; j++)
+                p[j] = (struct dexc_page){ .gfn = s[i + j].gfn,
+                                           .handle = s[i + j].handle };
+            rc = xen_page_op(cli, DEXC_OP_RECLAIM, p, k, NULL, 0);
+            if (rc < 0) {
+                if (!ok)
+                    return rc;
+                for (size_t j = 0; j < k; j++)
+                    s[i + j].rc = rc;
+                continue;
+            }
+            for (size_t j = 0; j < k; j++) {
+                s[i + j].rc = p[j].rc;
+                ok += p[j].rc == 0;
+            }
+        }
+        return ok;
+    }
+
     if (!c->dex) {
         for (size_t i = 0; i < n; i++) {
             if (s[i].gfn >= cli->nr_pages ||

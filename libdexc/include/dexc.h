@@ -323,8 +323,11 @@ struct dexc_share {
  * raises DEXC_EV_FAULT with DEXC_EVF_SHARED and `canonical`; the daemon
  * restores it from its own copy of the contents (a guest write to the
  * source page does not change what the client must get back). src may be
- * NULL on uffd: the client then shares only with the daemon's canonical
- * copy (the usual case for zero pages). The source stays frozen. */
+ * NULL: the client then shares only with the daemon's canonical copy (the
+ * usual case for zero pages); on Xen that is a reclaim of the client page
+ * (it becomes RECLAIMED and its next access raises DEXC_EV_FAULT, without
+ * DEXC_EVF_SHARED: the daemon's record says what to restore). The source
+ * stays frozen. */
 int dexc_share(dexc_guest *cli, dexc_guest *src, struct dexc_share *shares,
                size_t n, unsigned flags);
 
