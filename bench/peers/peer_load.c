@@ -10,6 +10,13 @@
  *       content.  Writes the distinct non-zero pages to OUT and prints
  *       "total_pages=N zero_pages=Z distinct_nonzero=D".
  *
+ *   peer_load ksmsaved PID:ADDR:PAGES...
+ *       what KSM saves on these regions of these processes, whatever else
+ *       ksmd merges: every present page's frame from /proc/PID/pagemap;
+ *       the regions are private anonymous memory filled by the loaders, so
+ *       two pages on one frame are a KSM merge.  Prints "present=N
+ *       distinct=D saved_pages=N-D".
+ *
  *   peer_load cpu CMD [ARG...]
  *       run CMD, then print "cpu_s=U+S wall_s=W" (user+system CPU of CMD and
  *       its children) on stderr; exit with CMD's status.
@@ -89,7 +96,7 @@ static int do_ksm(const char *path)
         perror("peer_load: MADV_MERGEABLE");
         return 2;
     }
-    printf("ready pages=%zu\n", len / PAGE);
+    printf("ready pages=%zu addr=%p\n", len / PAGE, (void *)m);
     fflush(stdout);
     while (!stop)
         pause();
@@ -167,6 +174,60 @@ static int do_distinct(const char *out, int n, char **paths)
     return 0;
 }
 
+static int cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+static int do_ksmsaved(int n, char **specs)
+{
+    size_t cap = 0, np = 0, distinct = 0;
+    uint64_t *pfn = NULL;
+
+    for (int i = 0; i < n; i++) {
+        unsigned long pid, addr, pages;
+        char path[64];
+        uint64_t *pm;
+        int fd;
+
+        if (sscanf(specs[i], "%lu:%lx:%lu", &pid, &addr, &pages) != 3) {
+            fprintf(stderr, "peer_load: bad region %s\n", specs[i]);
+            return 2;
+        }
+        snprintf(path, sizeof path, "/proc/%lu/pagemap", pid);
+        fd = open(path, O_RDONLY);
+        pm = malloc(pages * sizeof *pm);
+        if (fd < 0 || !pm) {
+            fprintf(stderr, "peer_load: %s: %s\n", path, strerror(errno));
+            return 2;
+        }
+        if (pread(fd, pm, pages * sizeof *pm, (off_t)(addr / PAGE * 8)) !=
+            (ssize_t)(pages * sizeof *pm)) {
+            fprintf(stderr, "peer_load: reading %s failed\n", path);
+            return 2;
+        }
+        close(fd);
+        if (np + pages > cap) {
+            cap = (np + pages) * 2;
+            pfn = realloc(pfn, cap * sizeof *pfn);
+            if (!pfn)
+                return 2;
+        }
+        for (size_t k = 0; k < pages; k++)
+            if (pm[k] >> 63)                        /* present */
+                pfn[np++] = pm[k] & ((1ull << 55) - 1);
+        free(pm);
+    }
+    qsort(pfn, np, sizeof *pfn, cmp_u64);
+    for (size_t k = 0; k < np; k++)
+        if (k == 0 || pfn[k] != pfn[k - 1])
+            distinct++;
+    printf("present=%zu distinct=%zu saved_pages=%zu\n", np, distinct, np - distinct);
+    free(pfn);
+    return 0;
+}
+
 static int do_cpu(char **argv)
 {
     struct timespec a, b;
@@ -200,8 +261,10 @@ int main(int argc, char **argv)
         return do_ksm(argv[2]);
     if (argc >= 4 && !strcmp(argv[1], "distinct"))
         return do_distinct(argv[2], argc - 3, argv + 3);
+    if (argc >= 3 && !strcmp(argv[1], "ksmsaved"))
+        return do_ksmsaved(argc - 2, argv + 2);
     if (argc >= 3 && !strcmp(argv[1], "cpu"))
         return do_cpu(argv + 2);
-    fprintf(stderr, "usage: peer_load ksm IMAGE | distinct OUT IMAGE... | cpu CMD...\n");
+    fprintf(stderr, "usage: peer_load ksm IMAGE | distinct OUT IMAGE... | ksmsaved PID:ADDR:PAGES... | cpu CMD...\n");
     return 2;
 }
