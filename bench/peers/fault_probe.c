@@ -16,7 +16,10 @@
  *       frame), up to MAX_SAMPLES.  Each page read is then compared with
  *       the image.  Samples are split by content: "zero" (an all-zero page)
  *       and "nonzero"; which technique served them is set by the daemon's
- *       policy (the caller runs one technique at a time).
+ *       policy (the caller runs one technique at a time).  After each
+ *       DE fault the probe also faults one page of its own floor region
+ *       (served with UFFDIO_ZEROPAGE by a thread of this process):
+ *       "floor_zeropage", the floor under the same load at the same time.
  *
  * Both modes time the same thing the same way: CLOCK_MONOTONIC around a
  * one-byte read of a page that is not mapped, in a loop of one thread.
@@ -181,28 +184,28 @@ static void *server(void *arg)
     return NULL;
 }
 
-static int do_floor(size_t pages, int rounds)
+/* A region of `len` bytes whose MISSING faults a thread of this process
+ * serves (UFFDIO_ZEROPAGE, or UFFDIO_COPY once use_copy is set). */
+static uint8_t *floor_region(size_t len)
 {
-    size_t len = pages * PAGE;
-    struct samples s[2] = { { .name = "zeropage" }, { .name = "copy" } };
     pthread_t th;
     uint8_t *m;
 
     uffd = (int)syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK);
     if (uffd < 0) {
         perror("fault_probe: userfaultfd");
-        return 2;
+        return NULL;
     }
     struct uffdio_api api = { .api = UFFD_API };
     if (ioctl(uffd, UFFDIO_API, &api)) {
         perror("fault_probe: UFFDIO_API");
-        return 2;
+        return NULL;
     }
     m = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     src = mmap(NULL, PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (m == MAP_FAILED || src == MAP_FAILED) {
         perror("fault_probe: mmap");
-        return 2;
+        return NULL;
     }
     memset(src, 0x5a, PAGE);
     madvise(m, len, MADV_NOHUGEPAGE);
@@ -212,12 +215,23 @@ static int do_floor(size_t pages, int rounds)
     };
     if (ioctl(uffd, UFFDIO_REGISTER, &reg)) {
         perror("fault_probe: UFFDIO_REGISTER");
-        return 2;
+        return NULL;
     }
     if (pthread_create(&th, NULL, server, NULL)) {
         fprintf(stderr, "fault_probe: pthread_create failed\n");
-        return 2;
+        return NULL;
     }
+    return m;
+}
+
+static int do_floor(size_t pages, int rounds)
+{
+    size_t len = pages * PAGE;
+    struct samples s[2] = { { .name = "zeropage" }, { .name = "copy" } };
+    uint8_t *m = floor_region(len);
+
+    if (!m)
+        return 2;
     for (use_copy = 0; use_copy < 2; use_copy++)
         for (int r = 0; r < rounds; r++) {
             madvise(m, len, MADV_DONTNEED);
@@ -236,8 +250,11 @@ static int do_floor(size_t pages, int rounds)
 static int do_de(const char *sock, const char *name, const char *image,
                  size_t max)
 {
-    struct samples s[2] = { { .name = "zero" }, { .name = "nonzero" } };
+    struct samples s[3] = { { .name = "zero" }, { .name = "nonzero" },
+                            { .name = "floor_zeropage" } };
     static const uint8_t zero[PAGE];
+    uint8_t *fl;
+    size_t fl_pages = max + 1, fl_next = 0;
     dexc_attachment *att;
     uint8_t *img, *mem;
     size_t len, npages, skipped = 0, wrong = 0, visited = 0;
@@ -267,6 +284,9 @@ static int do_de(const char *sock, const char *name, const char *image,
     }
     for (size_t i = 0; i < npages; i++)
         memcpy(mem + i * PAGE, img + i * PAGE, PAGE);
+    fl = floor_region(fl_pages * PAGE);
+    if (!fl)
+        return 2;
     printf("ready pages=%zu\n", npages);
     fflush(stdout);
     if (sigwait(&set, &sig))
@@ -297,6 +317,9 @@ static int do_de(const char *sock, const char *name, const char *image,
         }
         uint64_t ns = timed_touch(p);
         add(&s[memcmp(img + i * PAGE, zero, PAGE) ? 1 : 0], ns);
+        /* the floor, interleaved: under the same load at the same moment */
+        if (fl_next < fl_pages)
+            add(&s[2], timed_touch(fl + fl_next++ * PAGE));
         if (memcmp(p, img + i * PAGE, PAGE))
             wrong++;
     }
@@ -305,6 +328,7 @@ static int do_de(const char *sock, const char *name, const char *image,
            visited, skipped, wrong);
     emit(&s[0], name, 1);
     emit(&s[1], name, 0);
+    emit(&s[2], name, 0);
     printf("}\n");
     fflush(stdout);
     dexc_guest_detach(att);

@@ -5,7 +5,7 @@
 #
 #   bench/peers/run-peers.sh [--quick] [--groups "homogeneous mixed all"]
 #                            [--systems "de de-zstd ksm ksm_fast zram ksm+zram latency overhead"]
-#                            [--note TEXT] [--fresh] [--out DIR]
+#                            [--note TEXT] [--fresh] [--out DIR] [--report-only]
 #
 # For each group of corpus VM images (../shared/corpus/MANIFEST.md), each
 # system in turn, every image loaded into its own process (one VM each):
@@ -35,16 +35,18 @@
 # measurements are merged into an existing peers.json (so `--systems de`
 # reruns only the Difference Engine); --fresh starts from nothing.
 # --note TEXT is printed in the report (e.g. what else ran on the machine).
+# --report-only rebuilds README.md and the plots from an existing peers.json.
 #
 # Every KSM setting is saved first and restored on exit, interrupt or error
 # (and at the next start if this script was killed); zram devices it added
 # are reset and hot_removed (an existing zram0 is never touched); every
 # process it started is ended.
 set -u
+self=$(cd "$(dirname "$0")" && pwd)/$(basename "$0")
 top=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$top"
 
-QUICK=0; FRESH=0; MERGE=0; NOTE=${PEERS_NOTE:-}
+QUICK=0; FRESH=0; MERGE=0; REPORT_ONLY=0; NOTE=${PEERS_NOTE:-}
 GROUPS_SEL="homogeneous mixed all"
 ALL_SYSTEMS="de de-zstd ksm ksm_fast zram ksm+zram latency overhead"
 SYSTEMS_SEL=$ALL_SYSTEMS
@@ -56,8 +58,9 @@ while [ $# -gt 0 ]; do
     --systems) shift; SYSTEMS_SEL="${1:?--systems needs a list}"; MERGE=1 ;;
     --note) shift; NOTE="${1:?--note needs a text}" ;;
     --fresh) FRESH=1 ;;
+    --report-only) REPORT_ONLY=1 ;;
     --out) shift; OUT="${1:?--out needs a directory}" ;;
-    -h|--help) sed -n '2,42p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,/^set -u/p' "$self" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
     *) echo "run-peers.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
     esac
     shift
@@ -73,9 +76,10 @@ want() { case " $SYSTEMS_SEL " in *" $1 "*) return 0 ;; esac; return 1; }
 if [ $QUICK = 1 ]; then
     KSM_CAP=90; KSM_FAST_CAP=60; DE_CAP=150; ACTIVE_S=30; TPUT_S=5; PROBE_MAX=1000
 else
-    KSM_CAP=300; KSM_FAST_CAP=120; DE_CAP=300; ACTIVE_S=60; TPUT_S=10; PROBE_MAX=3000
+    KSM_CAP=300; KSM_FAST_CAP=120; DE_CAP=300; ACTIVE_S=60; TPUT_S=40; PROBE_MAX=3000
 fi
-KSM_WAIT_S=${KSM_WAIT_S:-900}            # wait at most this long for other mergeable processes to end
+KSM_WAIT_S=${KSM_WAIT_S:-600}            # wait at most this long (in all) for other mergeable processes to end
+KSM_WAITED=0
 KSM_STABLE_S=10; KSM_MIN_SCANS=3          # settled: pages_sharing unchanged 10 s, >= 3 full scans
 DE_MIN_S=40; DE_STABLE_S=20               # settled: after 40 s, within 0.2% of the RAM for 20 s
 KSM_FAST_PTS=10000; KSM_FAST_SLEEP=0
@@ -217,6 +221,18 @@ done
 img_path() { awk -v n="$1" '$1 == n { print $2 }' "$T/inputs"; }
 
 R=$T/res; mkdir -p "$R"
+# PEERS_RESUME=DIR: the kept temporary directory (KEEP_TMP=1) of an interrupted
+# run: its measurements are taken over, so only the systems still missing
+# need --systems.
+RESUMED=""
+if [ -n "${PEERS_RESUME:-}" ]; then
+    [ -d "$PEERS_RESUME/res" ] || die "PEERS_RESUME=$PEERS_RESUME has no res/"
+    cp -a "$PEERS_RESUME/res/." "$R/"
+    for f in latency.json overhead.json; do [ -f "$PEERS_RESUME/$f" ] && cp "$PEERS_RESUME/$f" "$T/"; done
+    [ -d "$PEERS_RESUME/lat" ] && cp -a "$PEERS_RESUME/lat" "$T/"
+    RESUMED=$PEERS_RESUME
+    log "resuming the measurements in $PEERS_RESUME: $(cd "$R" && ls -d */* | tr '\n' ' ')"
+fi
 # put GROUP SYSTEM KEY VALUE: one measured value
 put() { mkdir -p "$R/$1/$2"; echo "$4" > "$R/$1/$2/$3"; }
 HZ=$(getconf CLK_TCK)
@@ -248,9 +264,9 @@ ksm_run() {   # group system pages_to_scan sleep_ms cap_s images...
     # ksmd scans every MADV_MERGEABLE area on the machine: wait for others to go
     local foreign waited=0
     foreign=$(foreign_mergeable)
-    while [ -n "$foreign" ] && [ $waited -lt $KSM_WAIT_S ]; do
-        [ $((waited % 60)) = 0 ] && log "$g/$sys: waiting (up to ${KSM_WAIT_S}s) for other processes with mergeable memory to end: $foreign"
-        sleep 10; waited=$((waited + 10))
+    while [ -n "$foreign" ] && [ $KSM_WAITED -lt $KSM_WAIT_S ]; do
+        [ $((KSM_WAITED % 60)) = 0 ] && log "$g/$sys: waiting (at most ${KSM_WAIT_S}s in all) for other processes with mergeable memory to end: $foreign"
+        sleep 10; waited=$((waited + 10)); KSM_WAITED=$((KSM_WAITED + 10))
         foreign=$(foreign_mergeable)
     done
     [ -z "$foreign" ] || log "$g/$sys: WARNING: measuring while other processes have mergeable memory (ksmd scans them too): $foreign"
@@ -490,6 +506,8 @@ probe_kind() {   # kind policy-lines
         [ "$(echo "$js" | jq --arg k $kind '.global["pages_" + $k] // 0')" -gt 0 ] && [ $same -ge 15 ] && break
     done
     echo "$js" | jq '.global' > "$T/probe-$kind.before"
+    # the floor again, right before: the machine's load drifts
+    "$T/fault_probe" floor 4096 2 > "$T/floor-$kind.json" || echo null > "$T/floor-$kind.json"
     kill -USR1 $pp
     for t in $(seq 1 1800); do kill -0 $pp 2>/dev/null || break; sleep 0.1; done
     kill -0 $pp 2>/dev/null && { log "latency/$kind: probe did not finish in 180 s"; kill -KILL $pp; }
@@ -498,9 +516,10 @@ probe_kind() {   # kind policy-lines
     ctl stats --json | jq '.global' > "$T/probe-$kind.after"
     stop_daemon
     tail -n 1 "$T/probe-$kind.out" | jq --arg k "$kind" --arg conf "$(echo $conf)" --argjson rc $rc \
-        --slurpfile b "$T/probe-$kind.before" --slurpfile a "$T/probe-$kind.after" \
+        --slurpfile b "$T/probe-$kind.before" --slurpfile a "$T/probe-$kind.after" --slurpfile fl "$T/floor-$kind.json" \
         '{kind: $k, policy: $conf, exit_status: $rc, image_pages: .pages, visited: .visited, resident_skipped: .resident_skipped,
-          wrong_pages: .wrong_pages, zero: .zero, nonzero: .nonzero,
+          floor_adjacent: ($fl[0] | if . == null then null else {zeropage: {count: .zeropage.count, p50_us: .zeropage.p50_us, p99_us: .zeropage.p99_us}, copy: {count: .copy.count, p50_us: .copy.p50_us, p99_us: .copy.p99_us}} end),
+          wrong_pages: .wrong_pages, zero: .zero, nonzero: .nonzero, floor_interleaved: .floor_zeropage,
           reclaimed_before: ($b[0] | {pages_zero, pages_shared, pages_patched, pages_compressed, pages_swapped, store_bytes, swap_bytes}),
           daemon_service: $a[0].fault_latency}' > "$T/probe-$kind.json" ||
         { log "latency/$kind: no probe result: $(cat "$T/probe-$kind.err")"; echo null > "$T/probe-$kind.json"; }
@@ -566,16 +585,24 @@ overhead_run() {
         [ $r = 0 ] || log "overhead: de-guest exit $r: $(cat "$T/tput")"
         sed -n 's/.*ops\/s=\([0-9.]*\).*/\1/p' "$T/tput"
     }
-    log "overhead: de-guest --rate 0, 32 MiB, ${TPUT_S}s, 'enable no' vs default policy, 3 runs each (median)"
-    base=$( for i in 1 2 3; do tput "enable no"; done | sort -n | sed -n 2p)
-    managed=$( for i in 1 2 3; do tput ""; done | sort -n | sed -n 2p)
+    log "overhead: de-guest --rate 0, 32 MiB, ${TPUT_S}s, 'enable no' vs default policy, 3 runs each, interleaved (median; the daemon starts reclaiming after ~15 s)"
+    : > "$T/tput.base"; : > "$T/tput.managed"
+    for i in 1 2 3; do
+        tput "enable no" >> "$T/tput.base"
+        tput "" >> "$T/tput.managed"
+    done
+    base=$(sort -n "$T/tput.base" | sed -n 2p)
+    managed=$(sort -n "$T/tput.managed" | sed -n 2p)
     jq -n --argjson b "${base:-0}" --argjson m "${managed:-0}" --argjson s $TPUT_S --arg at "$(NOW)" \
+        --argjson br "$(jq -s . "$T/tput.base")" --argjson mr "$(jq -s . "$T/tput.managed")" \
         '{measured_at: $at, guest_mib: 32, duration_s: $s, runs: 3, statistic: "median", hot_pct: 10, hot_weight_pct: 90, write_pct: 20,
           unmanaged_ops_s: $b, default_policy_ops_s: $m,
+          unmanaged_runs_ops_s: $br, default_policy_runs_ops_s: $mr,
           slowdown_pct: (if $b > 0 then (100 * (1 - $m / $b)) else null end)}' > "$T/overhead.json"
     log "overhead: unmanaged $base ops/s, default policy $managed ops/s"
 }
 
+if [ $REPORT_ONLY = 0 ]; then
 # --- run -------------------------------------------------------------------------
 ZCOMPS=""
 if want zram || want ksm+zram; then
@@ -667,7 +694,7 @@ jq -n \
   --argjson memtotal "$(awk '/MemTotal/ { print $2 * 1024 }' /proc/meminfo)" \
   --arg tstart "$START" --arg tend "$END" --argjson quick $QUICK \
   --arg cmd "bench/peers/run-peers.sh$([ $QUICK = 1 ] && printf ' --quick') --groups \"$GROUPS_SEL\" --systems \"$SYSTEMS_SEL\"" \
-  --arg note "$NOTE" --arg o1 "$OTHERS_START" --arg o2 "$OTHERS_END" \
+  --arg note "$NOTE" --arg o1 "$OTHERS_START" --arg o2 "$OTHERS_END" --arg resumed "$RESUMED" \
   --arg zc "$ZCOMPS" --arg commit "$(git rev-parse --short HEAD 2>/dev/null)" \
   --argjson kcap $KSM_CAP --argjson kfcap $KSM_FAST_CAP --argjson dcap $DE_CAP \
   --argjson kst $KSM_STABLE_S --argjson kms $KSM_MIN_SCANS --argjson dmin $DE_MIN_S --argjson dst $DE_STABLE_S \
@@ -680,7 +707,8 @@ def sysout: with_entries(
     else . end);
 {
   generated: {start: $tstart, end: $tend, quick: ($quick == 1), command: $cmd, repo_commit: $commit,
-              note: $note, other_processes_using_cpu: {at_start: $o1, at_end: $o2}},
+              note: $note, other_processes_using_cpu: {at_start: $o1, at_end: $o2},
+              resumed: (if $resumed == "" then null else "took over the measurements of an interrupted run (each result has its measured_at)" end)},
   machine: {cpu_model: $cpu, cores: $cores, kernel: $kernel, os: $os, virtualization: $virt, mem_total_bytes: $memtotal},
   inputs: $inputs,
   settings: {
@@ -693,7 +721,8 @@ def sysout: with_entries(
           saved: "pages of our loaders that share a frame with another of their pages (present pages - distinct frames, from /proc/PID/pagemap: exact for our processes whatever else ksmd merges; equals pages_sharing * 4096 when nothing else is mergeable, recorded as pages_sharing_saved_bytes); KSM metadata (rmap items, stable nodes) not subtracted (generous to KSM; general_profit recorded)",
           cpu: "ksmd utime+stime from run=1 to the settle point",
           loader: "one process per image: MAP_PRIVATE|MAP_ANONYMOUS, MADV_NOHUGEPAGE, image copied in, MADV_MERGEABLE"},
-    zram: {compressors: ($zc | split(" ") | map(select(. != ""))),
+    zram: {compressors: ($zc | split(" ") | map(select(. != ""))
+                         | if length > 0 then . else ([$gr[0][] | keys[] | select(startswith("zram-")) | ltrimstr("zram-")] | unique) end),
            method: "new device per run (hot_add), images written with dd oflag=direct bs=1M at distinct offsets",
            saved: "bytes written - mem_used_total (= 1 - mem_used_total / bytes stored)",
            cpu: "user+sys of the dd writers (zram compresses in the writer)"},
@@ -725,6 +754,8 @@ if [ $MERGE = 1 ] && [ -f "$OUT/peers.json" ] && jq -e .groups "$OUT/peers.json"
 else
     cp "$T/new.json" "$OUT/peers.json"
 fi
+fi   # REPORT_ONLY
+[ -f "$OUT/peers.json" ] || die "no $OUT/peers.json"
 J=$OUT/peers.json
 [ -d "$T/lat" ] && ls "$T/lat" | grep -q . && { mkdir -p "$OUT/latency"; rm -f "$OUT"/latency/*.us; cp "$T"/lat/*.us "$OUT/latency/"; }
 
@@ -753,9 +784,10 @@ if command -v gnuplot > /dev/null; then
         echo
       done; } > "$P/final.dat"
     ng=$(echo $GSEL | wc -w)
+    [ "$(wc -l < "$P/final.dat")" -gt 1 ] && [ $ng -gt 0 ] || ng=0
     cols="'$P/final.dat' using 2:xtic(1) title columnheader(2)"
     for i in $(seq 3 $((ng + 1))); do cols="$cols, '' using $i title columnheader($i)"; done
-    gnuplot -e "set terminal pngcairo size 1100,550 noenhanced; set output '$OUT/final-savings.png';
+    [ $ng = 0 ] || gnuplot -e "set terminal pngcairo size 1100,550 noenhanced; set output '$OUT/final-savings.png';
         set title 'Final saved memory per system and group (MiB)'; set ylabel 'saved MiB';
         set style data histograms; set style histogram clustered gap 1; set style fill solid 0.8 border -1;
         set xtics rotate by -30; set grid ytics; set key top right; set yrange [0:*]; plot $cols" 2> "$P/err" ||
@@ -788,6 +820,7 @@ cell() { jq -r --arg g "$1" --arg s "$2" "$3" $J; }
     jq -r '"Inputs (raw images, sha256 checked against the corpus MANIFEST): " + ([.inputs[] | "\(.name) (\(.bytes / 1048576) MiB, \(.sha256[0:12])…, \(if .sha256_ok then "matches" else "DIFFERS" end))"] | join(", ")) + "."' $J
     jq -r 'if .generated.note != "" then "\n**Conditions:** \(.generated.note)" else empty end' $J
     jq -r '.generated.other_processes_using_cpu | if (.at_start + .at_end) != "" then "\nOther processes using >= 5% CPU (top, 2 s sample) at start: \(if .at_start == "" then "none" else .at_start end) at end: \(if .at_end == "" then "none" else .at_end end). CPU seconds below are per process (ksmd, de-dom0d, zram writers), so they do not include other load; wall-clock times may." else empty end' $J
+    jq -r 'if .generated.resumed then "\nThis run \(.generated.resumed)." else empty end' $J
     jq -r 'if .generated.quick then "\n**Quick run** (one group, shorter caps): a smoke test, not the full comparison." else empty end' $J
     echo
     echo "Plots: saved memory over time (DE and KSM on the same axes) per group:$(for g in $GSEL; do printf ' [%s](saved-over-time-%s.png)' $g $g; done);"
@@ -871,25 +904,29 @@ cell() { jq -r --arg g "$1" --arg s "$2" "$3" $J; }
           + (if $G["de-zstd"] then "  - (de-zstd, not judged: \(mb($G["de-zstd"].saved_bytes)) MiB, \($G["de-zstd"].saved_mib_per_cpu_s | round) MiB/CPU-s)" else "" end)
           end' $J
     done
-    jq -r '.fault_latency // empty | . as $root | .floor.zeropage.p50_us as $f
-      | def r(k): .de_probe.by_kind[k] as $x | if $x == null or $x.count == 0 then null else ($x.p50_us / $f) end;
+    jq -r '.fault_latency // empty | . as $root
+      | def run(k): (if k == "zero" then "shared" else k end) as $r | .de_probe.runs[$r];
+        def fl(k): (run(k).floor_interleaved.p50_us // run(k).floor_adjacent.zeropage.p50_us // .floor.zeropage.p50_us);
+        def r(k): .de_probe.by_kind[k] as $x | if $x == null or $x.count == 0 then null else ($x.p50_us / fl(k)) end;
         def ok(c): if c then "**met**" else "**MISSED**" end;
-        "- fault service p50 within 3x of the plain userfaultfd floor (UFFDIO_ZEROPAGE p50 \($f) us, same harness): "
-        + ([ "shared", "patched", "compressed" ] | map(. as $k | ($root | r($k)) as $q | "\($k) \(if $q == null then "no samples" else "\(ok($q <= 3)) (p50 \($root.de_probe.by_kind[$k].p50_us) us = \($q * 10 | round / 10)x)" end)") | join("; "))
-        + "; beyond the in-memory kinds (not judged): " + ([ "zero", "swapped" ] | map(. as $k | ($root | r($k)) as $q | "\($k) \(if $q == null then "no samples" else "p50 \($root.de_probe.by_kind[$k].p50_us) us = \($q * 10 | round / 10)x" end)") | join(", ")) + "."' $J
+        "- fault service p50 within 3x of the plain userfaultfd floor (UFFDIO_ZEROPAGE, same harness, one floor fault after each DE fault so both see the same load; \(.floor.zeropage.p50_us) us in the separate floor run): "
+        + ([ "shared", "patched", "compressed" ] | map(. as $k | ($root | r($k)) as $q | "\($k) \(if $q == null then "no samples" else "\(ok($q <= 3)) (p50 \($root.de_probe.by_kind[$k].p50_us) us vs floor \($root | fl($k)) us = \($q * 100 | round / 100)x)" end)") | join("; "))
+        + "; beyond the in-memory kinds (not judged): " + ([ "zero", "swapped" ] | map(. as $k | ($root | r($k)) as $q | "\($k) \(if $q == null then "no samples" else "p50 \($root.de_probe.by_kind[$k].p50_us) us = \($q * 100 | round / 100)x" end)") | join(", ")) + "."' $J
     echo
     if jq -e '.fault_latency' $J > /dev/null 2>&1; then
         echo "## Fault latency against the userfaultfd floor"
         echo
-        jq -r '.fault_latency | "Harness (bench/peers/fault_probe.c): \(.harness). The floor: a thread of the same process serves the region'"'"'s MISSING faults with UFFDIO_ZEROPAGE (or UFFDIO_COPY), \(.floor.zeropage.count) faults each. DE: one guest (\(.de_probe.image)) under de-dom0d with one technique enabled at a time (zero pages come from the sharing run), left to settle, then up to \(.de_probe.max_samples) reclaimed pages read in random order; each read page is compared with the image. Measured \(.measured_at)."' $J
+        jq -r '.fault_latency | "Harness: \(.harness). The floor: a thread of the same process serves the region'"'"'s MISSING faults with UFFDIO_ZEROPAGE (or UFFDIO_COPY), \(.floor.zeropage.count) faults each. DE: one guest (\(.de_probe.image)) under de-dom0d with one technique enabled at a time (zero pages come from the sharing run), left to settle, then up to \(.de_probe.max_samples) reclaimed pages read in random order, each followed by one fault on the probe'"'"'s own floor region (the interleaved floor: the same load at the same moment, since this machine is shared); each page read is compared with the image. Measured \(.measured_at)."' $J
         echo
-        echo "| fault | count | p10 us | p50 us | p90 us | p99 us | p50 / floor p50 | daemon service p50 us (its own timer) |"
-        echo "|---|---|---|---|---|---|---|---|"
+        echo "| fault | count | p10 us | p50 us | p90 us | p99 us | floor p50 us (interleaved) | p50 / floor p50 | daemon service p50 us (its own timer) |"
+        echo "|---|---|---|---|---|---|---|---|---|"
         jq -r '.fault_latency | .floor.zeropage.p50_us as $f
-          | (.floor | to_entries[] | select(.value | type == "object") | "| floor: UFFDIO_\(.key | ascii_upcase) | \(.value.count) | \(.value.p10_us) | \(.value.p50_us) | \(.value.p90_us) | \(.value.p99_us) | \(.value.p50_us / $f * 10 | round / 10)x | - |"),
+          | (.floor | to_entries[] | select(.value | type == "object") | "| floor: UFFDIO_\(.key | ascii_upcase) | \(.value.count) | \(.value.p10_us) | \(.value.p50_us) | \(.value.p90_us) | \(.value.p99_us) | \($f) | \(.value.p50_us / $f * 10 | round / 10)x | - |"),
             (. as $L | .de_probe.by_kind | to_entries[] | select(.value != null)
-             | (.key as $k | ($L.de_probe.runs[if $k == "zero" then "shared" else $k end].daemon_service[$k].p50_us // "-")) as $d
-             | "| DE \(.key) | \(.value.count) | \(.value.p10_us) | \(.value.p50_us) | \(.value.p90_us) | \(.value.p99_us) | \(if .value.count > 0 then (.value.p50_us / $f * 10 | round / 10) else "-" end)x | \($d) |")' $J
+             | $L.de_probe.runs[if .key == "zero" then "shared" else .key end] as $run
+             | ($run.daemon_service[.key].p50_us // "-") as $d
+             | ($run.floor_interleaved.p50_us // $run.floor_adjacent.zeropage.p50_us // $f) as $fa
+             | "| DE \(.key) | \(.value.count) | \(.value.p10_us) | \(.value.p50_us) | \(.value.p90_us) | \(.value.p99_us) | \($fa) | \(if .value.count > 0 then (.value.p50_us / $fa * 100 | round / 100) else "-" end)x | \($d) |")' $J
         echo
         jq -r '.fault_latency.de_probe.runs | "Probe runs: " + ([to_entries[] | select(.value != null) | "\(.key): policy `\(.value.policy)`, \(.value.reclaimed_before | "zero \(.pages_zero), shared \(.pages_shared), patched \(.pages_patched), compressed \(.pages_compressed), swapped \(.pages_swapped)") pages reclaimed when probed, \(.value.resident_skipped) resident pages skipped, wrong pages \(.value.wrong_pages)"] | join("; ")) + "."' $J
         echo
@@ -899,7 +936,7 @@ cell() { jq -r --arg g "$1" --arg s "$2" "$3" $J; }
     if jq -e '.overhead' $J > /dev/null 2>&1; then
         echo "## Overhead (one 32 MiB de-guest at full speed)"
         echo
-        jq -r '.overhead | "\(.duration_s) s per run, median of \(.runs), hot \(.hot_pct)% (weight \(.hot_weight_pct)%), \(.write_pct)% writes: no daemon work (`enable no`) \(.unmanaged_ops_s) ops/s, default policy \(.default_policy_ops_s) ops/s: slowdown \(.slowdown_pct | . * 10 | round / 10)%. Measured \(.measured_at)."' $J
+        jq -r '.overhead | "\(.duration_s) s per run, median of \(.runs)\(if .unmanaged_runs_ops_s then " interleaved (runs: \(.unmanaged_runs_ops_s | map(round) | join(", ")) / \(.default_policy_runs_ops_s | map(round) | join(", ")))" else "" end), hot \(.hot_pct)% (weight \(.hot_weight_pct)%), \(.write_pct)% writes: no daemon work (`enable no`) \(.unmanaged_ops_s) ops/s, default policy \(.default_policy_ops_s) ops/s: slowdown \(.slowdown_pct | . * 10 | round / 10)%. Measured \(.measured_at)."' $J
         echo
     fi
     echo "## Method and caveats"
