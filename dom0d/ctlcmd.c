@@ -116,7 +116,8 @@ static int cmd_status(void *ctx, struct json_buf *j, char *err, size_t errlen)
         n += d->guests[i] != NULL;
     store_stats(d->store, &ss);
     json_kv_str(j, "version", DE_VERSION);
-    json_kv_str(j, "backend", "uffd");
+    json_kv_str(j, "backend",
+                d->cfg->backend == DE_BACKEND_XEN ? "xen" : "uffd");
     json_kv_double(j, "uptime_s", (double)(stats_now_ns() - d->start_ns) / 1e9);
     json_kv_u64(j, "guests", n);
     json_kv_str(j, "config", d->cfg->source);
