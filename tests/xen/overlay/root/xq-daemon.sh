@@ -38,6 +38,8 @@ domid() { xl domid "$1" 2>/dev/null; }
 stat_of() { $CTL stats "$1" --json 2>/dev/null | sed 's/.*"guests":\[//' | grep -o "\"$2\":[0-9]*" | head -1 | cut -d: -f2; }
 # pages reclaimed as KIND (zero shared patched compressed swapped) since adoption
 cum_of() { $CTL stats "$1" --json 2>/dev/null | sed 's/.*"guests":\[//' | grep -o '"reclaimed":{[^}]*}' | head -1 | grep -o "\"$2\":[0-9]*" | cut -d: -f2; }
+# true when de-ctl answers and GUEST is not among the managed guests
+not_managed() { local out; out=$($CTL guests 2>/dev/null) || return 1; ! echo "$out" | grep -q "\b$1\b"; }
 reclaimed_of() {
   local s=0 k v
   for k in pages_shared pages_patched pages_compressed pages_swapped; do
@@ -180,7 +182,6 @@ else fail dex-verify-1 "$v1 faults $FB -> $FA"; fi
 # ---- 4. disable and re-enable dexb ----
 Db=/local/domain/$(domid dexb)/dex
 xenstore-write $Db/enable 0
-not_managed() { local out; out=$($CTL guests 2>/dev/null) || return 1; ! echo "$out" | grep -q "\b$1\b"; }
 gone_b() { not_managed dexb; }
 if wait_for 300 "dexb released" gone_b && grep -q "guest dexb (d[0-9]*) disabled: every page given back" $DLOG; then
   xenstore-write $Db/enable 1
