@@ -257,7 +257,16 @@ foreign_mergeable() {   # pids (and names) of processes not ours with MADV_MERGE
         printf '%s(%s) ' "$p" "$(cat /proc/$p/comm 2>/dev/null)"
     done
 }
-ksm_run() {   # group system pages_to_scan sleep_ms cap_s images...
+ksm_run() {   # group system pages_to_scan sleep_ms cap_s images...: retried while others start using KSM
+    local rc attempts=0
+    while :; do
+        attempts=$((attempts + 1))
+        ksm_try "$@"; rc=$?
+        [ $rc = 3 ] || break
+    done
+    put $1 $2 attempts $attempts
+}
+ksm_try() {
     local g=$1 sys=$2 pts=$3 slp=$4 cap=$5; shift 5
     local total=0 n f i p
     echo 2 > $KSM/run; echo 0 > $KSM/run
@@ -299,6 +308,15 @@ ksm_run() {   # group system pages_to_scan sleep_ms cap_s images...
         saved=$(( $(echo "$ks" | sed 's/.*saved_pages=\([0-9]*\).*/\1/') * PAGE ))
         now=$(elapsed "$t0")
         echo "$now $saved $(( (sharing + (uzp == 1 ? $(ksm_get ksm_zero_pages) : 0)) * PAGE ))" >> "$ser"
+        # another process started using KSM: start again once it has gone (within the wait budget)
+        if [ -z "$foreign" ] && [ $((t % 10)) = 0 ] && [ $KSM_WAITED -lt $KSM_WAIT_S ]; then
+            local late; late=$(foreign_mergeable)
+            if [ -n "$late" ]; then
+                log "$g/$sys: $late started using KSM during the run: starting again once it has gone"
+                echo 2 > $KSM/run; kill_pids; echo 0 > $KSM/run
+                return 3
+            fi
+        fi
         if [ "$saved" = "$last" ]; then same=$((same + 1)); else same=0; fi
         last=$saved
         if [ $(( $(ksm_get full_scans) - fs0 )) -ge $KSM_MIN_SCANS ] && [ $same -ge $KSM_STABLE_S ] && [ "$saved" -gt 0 ]; then
@@ -847,7 +865,8 @@ cell() { jq -r --arg g "$1" --arg s "$2" "$3" $J; }
     done
     echo
     jq -r '[.groups | to_entries[] | .key as $g | .value | to_entries[] | select(.value | type == "object" and has("foreign_mergeable_processes"))
-            | select(.value.foreign_mergeable_processes != "none") | "\($g)/\(.key): \(.value.foreign_mergeable_processes)(\(.value.foreign_ksm_pages) KSM pages not ours at the end)"]
+            | select(.value.foreign_mergeable_processes != "none" or (.value.foreign_ksm_pages // 0) > 0)
+            | "\($g)/\(.key): \(if .value.foreign_mergeable_processes == "none" then "none at the start" else .value.foreign_mergeable_processes end), \(.value.foreign_ksm_pages) KSM pages not ours at the end"]
           | if length > 0 then "**KSM measured while other processes had mergeable memory** (ksmd scanned them too, so its CPU seconds and time to settle are inflated; the savings count our processes only): " + join("; ") + ".\n" else empty end' $J
     printf 'Settled (rule met before the cap) and seconds to the settle point: '
     for g in $GSEL; do for s in de de-zstd ksm ksm_fast; do
