@@ -495,7 +495,7 @@ $conf"
     put $g $sys guests_resident_bytes $((res * 1024))
     put $g $sys daemon_anon_bytes $(( $(anon_kib $DPID) * 1024 )); put $g $sys daemon_anon_at_start_bytes $((base * 1024))
     put $g $sys policy "${conf:-defaults}"
-    put $g $sys daemon_commit "$(git -C "$top" rev-parse --short HEAD 2>/dev/null)$(git -C "$top" diff --quiet HEAD -- dom0d libdexc 2>/dev/null || echo '+dirty')"
+    put $g $sys daemon_commit "$DAEMON_COMMIT"
     put $g $sys measured_at "$(NOW)"
     cp "$ser" "$R/$g/$sys/series.dat"
     log "$g/$sys: saved $((saved / 1048576)) MiB of $((total / 1048576)) MiB (daemon's accounting $((ctlsaved / 1048576)) MiB, de-analyze $(( $(cat $R/$g/$sys/predicted_saved_bytes 2>/dev/null || echo 0) / 1048576 )) MiB), daemon CPU ${cpu}s, settled=$settled after ${now}s"
@@ -635,6 +635,10 @@ KSM_DEF_SLEEP=$(awk '$1 == "sleep_millisecs" { print $2 }' "$T/ksm.saved")
 KSM_DEF_PTS=100; KSM_DEF_SLEEP=20
 START=$(NOW)
 OTHERS_START=$(others)
+# what the daemon binary was built from: HEAD, "+dirty" if the daemon's
+# sources differ from it, "+stale" if a source is newer than the binary
+DAEMON_COMMIT="$(git rev-parse --short HEAD 2>/dev/null)$(git diff --quiet HEAD -- dom0d libdexc 2>/dev/null || echo '+dirty')$(
+    [ -z "$(find dom0d libdexc -name '*.[ch]' -newer $B/dom0d/.libs/de-dom0d 2>/dev/null | head -n 1)" ] || echo '+stale')"
 log "groups: $GROUPS_SEL; systems: $SYSTEMS_SEL; zram compressors: ${ZCOMPS:-n/a}; quick=$QUICK; merge=$MERGE"
 [ -n "$OTHERS_START" ] && log "other processes using CPU: $OTHERS_START"
 
@@ -761,7 +765,8 @@ if [ $MERGE = 1 ] && [ -f "$OUT/peers.json" ] && jq -e .groups "$OUT/peers.json"
     log "merging into the existing $OUT/peers.json"
     jq -s '.[0] as $o | .[1] as $n
       | $o
-      | .generated = ($n.generated + {history: ((($o.generated.history // [($o.generated | del(.history))])) + [$n.generated])})
+      | .generated = ($n.generated + {history: ((($o.generated.history // [($o.generated | del(.history))])) + [$n.generated])}
+                      + (if $n.generated.note == "" then {note: ($o.generated.note // "")} else {} end))
       | .machine = $n.machine | .settings = $n.settings
       | .inputs = (($n.inputs + $o.inputs) | unique_by(.name))
       | .groups = (reduce ($n.groups | to_entries[]) as $g (($o.groups // {}); .[$g.key] = ((.[$g.key] // {}) + $g.value)))
@@ -868,6 +873,7 @@ cell() { jq -r --arg g "$1" --arg s "$2" "$3" $J; }
             | select(.value.foreign_mergeable_processes != "none" or (.value.foreign_ksm_pages // 0) > 0)
             | "\($g)/\(.key): \(if .value.foreign_mergeable_processes == "none" then "none at the start" else .value.foreign_mergeable_processes end), \(.value.foreign_ksm_pages) KSM pages not ours at the end"]
           | if length > 0 then "**KSM measured while other processes had mergeable memory** (ksmd scanned them too, so its CPU seconds and time to settle are inflated; the savings count our processes only): " + join("; ") + ".\n" else empty end' $J
+    jq -r '[.groups[][] | objects | .daemon_commit // empty] | unique | if length > 0 then "DE measured with de-dom0d built from commit " + join(", ") + " (+dirty: uncommitted daemon sources; +stale: a source newer than the binary).\n" else empty end' $J
     printf 'Settled (rule met before the cap) and seconds to the settle point: '
     for g in $GSEL; do for s in de de-zstd ksm ksm_fast; do
         cell $g $s '.groups[$g][$s] // empty | "\($g)/\($s) \(.settled) \(.elapsed_s) s; "' | tr -d '\n'
@@ -919,7 +925,7 @@ cell() { jq -r --arg g "$1" --arg s "$2" "$3" $J; }
           + (if $G.ksm then "  - savings >= 2x KSM: \(ok($G.de.saved_bytes >= 2 * $G.ksm.saved_bytes)) — DE \(mb($G.de.saved_bytes)) MiB vs KSM \(mb($G.ksm.saved_bytes)) MiB = \(if $G.ksm.saved_bytes > 0 then ($G.de.saved_bytes / $G.ksm.saved_bytes * 100 | round / 100) else "inf" end)x (KSM fast: \(if $G.ksm_fast then "\(mb($G.ksm_fast.saved_bytes)) MiB, \($G.de.saved_bytes / $G.ksm_fast.saved_bytes * 100 | round / 100)x" else "-" end))\n" else "  - savings >= 2x KSM: no ksm result\n" end)
           + (if $bz then "  - above the best zram: \(ok($G.de.saved_bytes > $bz.value.saved_bytes)) — DE \(mb($G.de.saved_bytes)) MiB vs \($bz.key) \(mb($bz.value.saved_bytes)) MiB\n" else "" end)
           + (if $bkz then "  - above the best KSM-then-zram: \(ok($G.de.saved_bytes > $bkz.value.saved_bytes)) — DE \(mb($G.de.saved_bytes)) MiB vs \($bkz.key) \(mb($bkz.value.saved_bytes)) MiB\n" else "" end)
-          + (if $G.ksm then "  - savings per CPU second above KSM at its default rate: \(ok(($G.de.saved_mib_per_cpu_s // 0) > ($G.ksm.saved_mib_per_cpu_s // 1e12))) — DE \($G.de.saved_mib_per_cpu_s | round) MiB/CPU-s (\(mb($G.de.saved_bytes)) MiB for \($G.de.cpu_s) s) vs KSM \($G.ksm.saved_mib_per_cpu_s | round) MiB/CPU-s (\(mb($G.ksm.saved_bytes)) MiB for \($G.ksm.cpu_s) s)\n" else "" end)
+          + (if $G.ksm then "  - savings per CPU second above KSM at its default rate: \(if (($G.ksm.foreign_mergeable_processes // "none") != "none" or ($G.ksm.foreign_ksm_pages // 0) > 0) then "**not judged** (another process used KSM during this KSM run, so ksmd'"'"'s CPU seconds include scanning its memory and flatter DE)" else ok(($G.de.saved_mib_per_cpu_s // 0) > ($G.ksm.saved_mib_per_cpu_s // 1e12)) end) — DE \($G.de.saved_mib_per_cpu_s | round) MiB/CPU-s (\(mb($G.de.saved_bytes)) MiB for \($G.de.cpu_s) s) vs KSM \($G.ksm.saved_mib_per_cpu_s | round) MiB/CPU-s (\(mb($G.ksm.saved_bytes)) MiB for \($G.ksm.cpu_s) s)\n" else "" end)
           + (if $G["de-zstd"] then "  - (de-zstd, not judged: \(mb($G["de-zstd"].saved_bytes)) MiB, \($G["de-zstd"].saved_mib_per_cpu_s | round) MiB/CPU-s)" else "" end)
           end' $J
     done
