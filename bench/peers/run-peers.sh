@@ -961,7 +961,7 @@ cell() { jq -r --arg g "$1" --arg s "$2" "$3" $J; }
     if jq -e '.overhead' $J > /dev/null 2>&1; then
         echo "## Overhead (one 32 MiB de-guest at full speed)"
         echo
-        jq -r '.overhead | "\(.duration_s) s per run, median of \(.runs)\(if .unmanaged_runs_ops_s then " interleaved (runs: \(.unmanaged_runs_ops_s | map(round) | join(", ")) / \(.default_policy_runs_ops_s | map(round) | join(", ")))" else "" end), hot \(.hot_pct)% (weight \(.hot_weight_pct)%), \(.write_pct)% writes: no daemon work (`enable no`) \(.unmanaged_ops_s) ops/s, default policy \(.default_policy_ops_s) ops/s: slowdown \(.slowdown_pct | . * 10 | round / 10)%. Measured \(.measured_at)."' $J
+        jq -r '.overhead | "\(.duration_s) s per run, median of \(.runs)\(if .unmanaged_runs_ops_s then " interleaved (runs: \(.unmanaged_runs_ops_s | map(round) | join(", ")) / \(.default_policy_runs_ops_s | map(round) | join(", ")))" else "" end), hot \(.hot_pct)% (weight \(.hot_weight_pct)%), \(.write_pct)% writes: no daemon work (`enable no`) \(.unmanaged_ops_s) ops/s, default policy \(.default_policy_ops_s) ops/s: slowdown \(.slowdown_pct | . * 10 | round / 10)%. Measured \(.measured_at). At full speed even the cold pages are each touched about \((.default_policy_ops_s * (100 - .hot_weight_pct) / 100) / (.guest_mib * 256 * (100 - .hot_pct) / 100) | round) times a second, so the not-recently-used clock finds little to reclaim: this is the cost of the daemon'"'"'s scanning and write tracking, not of faults on reclaimed pages (those are in the fault latency section and in the active phase above)."' $J
         echo
     fi
     echo "## Method and caveats"
