@@ -20,6 +20,7 @@
 #include "simdetect.h"
 
 #include "config.h"
+#include "control_proto.h"
 
 enum ktype {
     K_BOOL,
@@ -92,20 +93,6 @@ static int key_index(const char *name)
         if (strcmp(keys[i].name, name) == 0)
             return (int)i;
     return -1;
-}
-
-static void seterr(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void seterr(char *err, size_t errlen, const char *fmt, ...)
-{
-    va_list ap;
-
-    if (!err || errlen == 0)
-        return;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
 }
 
 /* ---- defaults ---- */
@@ -264,18 +251,18 @@ static int parse_value(const struct key *k, const char *val, void *dst,
         else if (strcmp(val, "no") == 0)
             *(bool *)dst = false;
         else {
-            seterr(err, errlen, "expected yes or no, not '%s'", val);
+            ctl_seterr(err, errlen, "expected yes or no, not '%s'", val);
             return -1;
         }
         return 0;
     case K_U32:
     case K_INT:
         if (parse_u64(val, &v, &end) != 0 || *end != '\0') {
-            seterr(err, errlen, "'%s' is not a number", val);
+            ctl_seterr(err, errlen, "'%s' is not a number", val);
             return -1;
         }
         if (v < k->min || v > k->max) {
-            seterr(err, errlen, "%s is out of range (%llu..%llu)", val,
+            ctl_seterr(err, errlen, "%s is out of range (%llu..%llu)", val,
                    (unsigned long long)k->min, (unsigned long long)k->max);
             return -1;
         }
@@ -286,14 +273,14 @@ static int parse_value(const struct key *k, const char *val, void *dst,
         return 0;
     case K_SIZE:
         if (config_parse_size(val, &v) != 0) {
-            seterr(err, errlen, "'%s' is not a size (a number with an "
+            ctl_seterr(err, errlen, "'%s' is not a size (a number with an "
                    "optional K, M, G or T suffix)", val);
             return -1;
         }
         if (v < k->min || v > k->max) {
             size_str(k->min, a, sizeof a);
             size_str(k->max, b, sizeof b);
-            seterr(err, errlen, "%s is out of range (%s..%s)", val, a, b);
+            ctl_seterr(err, errlen, "%s is out of range (%s..%s)", val, a, b);
             return -1;
         }
         *(uint64_t *)dst = v;
@@ -302,7 +289,7 @@ static int parse_value(const struct key *k, const char *val, void *dst,
         int id = patch_codec_lookup(val);
 
         if (id < 0 || id >= PATCH_NCODECS) {
-            seterr(err, errlen, "unknown patch codec '%s' (xdelta3, zstd "
+            ctl_seterr(err, errlen, "unknown patch codec '%s' (xdelta3, zstd "
                    "or bsdiff)", val);
             return -1;
         }
@@ -313,7 +300,7 @@ static int parse_value(const struct key *k, const char *val, void *dst,
         int id = compressor_lookup(val);
 
         if (id < 0 || id >= COMP_NCOMPRESSORS) {
-            seterr(err, errlen, "unknown compressor '%s' (lzo, lz4 or "
+            ctl_seterr(err, errlen, "unknown compressor '%s' (lzo, lz4 or "
                    "zstd)", val);
             return -1;
         }
@@ -330,11 +317,11 @@ static int parse_value(const struct key *k, const char *val, void *dst,
         for (int i = 0; i < 3; i++) {
             if (parse_u64(p, &ksc[i], &end) != 0 ||
                 *end != (i < 2 ? ',' : '\0')) {
-                seterr(err, errlen, "'%s' is not k,s,c (e.g. 2,1,1)", val);
+                ctl_seterr(err, errlen, "'%s' is not k,s,c (e.g. 2,1,1)", val);
                 return -1;
             }
             if (ksc[i] < 1 || ksc[i] > max[i]) {
-                seterr(err, errlen, "%c=%llu is out of range (1..%u)",
+                ctl_seterr(err, errlen, "%c=%llu is out of range (1..%u)",
                        "ksc"[i], (unsigned long long)ksc[i], max[i]);
                 return -1;
             }
@@ -346,7 +333,7 @@ static int parse_value(const struct key *k, const char *val, void *dst,
     }
     case K_LOGLEVEL:
         if (log_level_parse(val, (enum log_level *)dst) != 0) {
-            seterr(err, errlen, "unknown log level '%s' (debug, info, "
+            ctl_seterr(err, errlen, "unknown log level '%s' (debug, info, "
                    "warn or error)", val);
             return -1;
         }
@@ -358,18 +345,18 @@ static int parse_value(const struct key *k, const char *val, void *dst,
             return 0;
         }
         if (val[0] != '/') {
-            seterr(err, errlen, "'%s' is not an absolute path", val);
+            ctl_seterr(err, errlen, "'%s' is not an absolute path", val);
             return -1;
         }
         if (strlen(val) >= k->size) {
-            seterr(err, errlen, "path longer than %zu bytes", k->size - 1);
+            ctl_seterr(err, errlen, "path longer than %zu bytes", k->size - 1);
             return -1;
         }
         strcpy(dst, val);
         return 0;
     case K_NAME:
         if (!valid_name(val, false)) {
-            seterr(err, errlen, "'%s' is not a valid name (up to %d of "
+            ctl_seterr(err, errlen, "'%s' is not a valid name (up to %d of "
                    "A-Z a-z 0-9 . _ -)", val, CONFIG_NAME_MAX - 1);
             return -1;
         }
@@ -381,7 +368,7 @@ static int parse_value(const struct key *k, const char *val, void *dst,
         else if (strcmp(val, "xen") == 0)
             *(int *)dst = DE_BACKEND_XEN;
         else {
-            seterr(err, errlen, "unknown backend '%s' (uffd or xen)", val);
+            ctl_seterr(err, errlen, "unknown backend '%s' (uffd or xen)", val);
             return -1;
         }
         return 0;
@@ -466,7 +453,7 @@ static int lex_error(struct lexer *lx, unsigned line, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    seterr(lx->err, lx->errlen, "%s:%u: %s", lx->name, line, msg);
+    ctl_seterr(lx->err, lx->errlen, "%s:%u: %s", lx->name, line, msg);
     return -1;
 }
 
@@ -724,7 +711,7 @@ int config_parse(const char *name, const char *text, size_t len,
 
     lx = calloc(1, sizeof *lx);
     if (!cfg || !lx) {
-        seterr(err, errlen, "%s: out of memory", name);
+        ctl_seterr(err, errlen, "%s: out of memory", name);
         goto done;
     }
     lx->name = name;
@@ -780,24 +767,24 @@ int config_load(const char *path, struct de_config **out, char *err,
 
     fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
-        seterr(err, errlen, "%s: %s", path, strerror(errno));
+        ctl_seterr(err, errlen, "%s: %s", path, strerror(errno));
         return -1;
     }
     /* character devices: `-f /dev/null` means "defaults only" */
     if (fstat(fd, &st) != 0 || !(S_ISREG(st.st_mode) || S_ISCHR(st.st_mode))) {
-        seterr(err, errlen, "%s: not a regular file", path);
+        ctl_seterr(err, errlen, "%s: not a regular file", path);
         close(fd);
         return -1;
     }
     if (st.st_size > (off_t)CONFIG_FILE_MAX) {
-        seterr(err, errlen, "%s: larger than %u bytes", path,
+        ctl_seterr(err, errlen, "%s: larger than %u bytes", path,
                CONFIG_FILE_MAX);
         close(fd);
         return -1;
     }
     buf = malloc((size_t)st.st_size + 1);
     if (!buf) {
-        seterr(err, errlen, "%s: out of memory", path);
+        ctl_seterr(err, errlen, "%s: out of memory", path);
         close(fd);
         return -1;
     }
@@ -807,7 +794,7 @@ int config_load(const char *path, struct de_config **out, char *err,
         if (r < 0 && errno == EINTR)
             continue;
         if (r <= 0) {
-            seterr(err, errlen, "%s: %s", path,
+            ctl_seterr(err, errlen, "%s: %s", path,
                    r < 0 ? strerror(errno) : "file shrank while reading");
             free(buf);
             close(fd);
@@ -844,32 +831,32 @@ int config_set(struct de_config *cfg, const char *guest, const char *key,
     void *dst;
 
     if (ki < 0) {
-        seterr(err, errlen, "unknown key '%s'", key);
+        ctl_seterr(err, errlen, "unknown key '%s'", key);
         return -1;
     }
     k = &keys[ki];
     if (k->startup) {
-        seterr(err, errlen, "%s: only read at start-up (edit the config "
+        ctl_seterr(err, errlen, "%s: only read at start-up (edit the config "
                "file and restart de-dom0d)", key);
         return -1;
     }
     if (!global && !k->per_guest) {
-        seterr(err, errlen, "%s: a global setting, not per guest (use "
+        ctl_seterr(err, errlen, "%s: a global setting, not per guest (use "
                "'*' as the guest)", key);
         return -1;
     }
     if (!global && !valid_name(guest, true)) {
-        seterr(err, errlen, "invalid guest name");
+        ctl_seterr(err, errlen, "invalid guest name");
         return -1;
     }
     memset(&tmp, 0, sizeof tmp);
     if (parse_value(k, value, &tmp, msg, sizeof msg) != 0) {
-        seterr(err, errlen, "%s: %s", key, msg);
+        ctl_seterr(err, errlen, "%s: %s", key, msg);
         return -1;
     }
     if (k->type == K_BOOL && tmp.b && strcmp(key, "swap") == 0 &&
         cfg->swap_file[0] == '\0') {
-        seterr(err, errlen, "swap: no swap_file is configured");
+        ctl_seterr(err, errlen, "swap: no swap_file is configured");
         return -1;
     }
     if (global) {
@@ -878,7 +865,7 @@ int config_set(struct de_config *cfg, const char *guest, const char *key,
     } else {
         g = guest_find(cfg, guest);
         if (!g && !(g = guest_add(cfg, guest, 0))) {
-            seterr(err, errlen, "out of memory");
+            ctl_seterr(err, errlen, "out of memory");
             return -1;
         }
         dst = (char *)&g->policy + k->off;

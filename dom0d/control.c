@@ -54,20 +54,6 @@ struct ctl_server {
     struct json_buf reply;
 };
 
-static void seterr(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void seterr(char *err, size_t errlen, const char *fmt, ...)
-{
-    va_list ap;
-
-    if (!err || errlen == 0)
-        return;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
-
 /* ---- dispatch ---- */
 
 static void error_reply(struct json_buf *out, const char *msg)
@@ -383,10 +369,10 @@ static int clear_stale(const char *path, char *err, size_t errlen)
     int fd, rc;
 
     if (lstat(path, &st) != 0)
-        return errno == ENOENT ? 0 : (seterr(err, errlen, "%s: %s", path,
+        return errno == ENOENT ? 0 : (ctl_seterr(err, errlen, "%s: %s", path,
                                              strerror(errno)), -1);
     if (!S_ISSOCK(st.st_mode)) {
-        seterr(err, errlen, "%s exists and is not a socket", path);
+        ctl_seterr(err, errlen, "%s exists and is not a socket", path);
         return -1;
     }
     memset(&sun, 0, sizeof sun);
@@ -394,22 +380,22 @@ static int clear_stale(const char *path, char *err, size_t errlen)
     strcpy(sun.sun_path, path);
     fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0) {
-        seterr(err, errlen, "socket: %s", strerror(errno));
+        ctl_seterr(err, errlen, "socket: %s", strerror(errno));
         return -1;
     }
     rc = connect(fd, (struct sockaddr *)&sun, sizeof sun);
     close(fd);
     if (rc == 0) {
-        seterr(err, errlen, "%s: another de-dom0d is listening there",
+        ctl_seterr(err, errlen, "%s: another de-dom0d is listening there",
                path);
         return -1;
     }
     if (errno != ECONNREFUSED) {
-        seterr(err, errlen, "%s: %s", path, strerror(errno));
+        ctl_seterr(err, errlen, "%s: %s", path, strerror(errno));
         return -1;
     }
     if (unlink(path) != 0 && errno != ENOENT) {
-        seterr(err, errlen, "%s: removing stale socket: %s", path,
+        ctl_seterr(err, errlen, "%s: removing stale socket: %s", path,
                strerror(errno));
         return -1;
     }
@@ -427,12 +413,12 @@ struct ctl_server *ctl_server_new(struct event_base *base, const char *path,
     mode_t old;
 
     if (strlen(path) >= sizeof sun.sun_path) {
-        seterr(err, errlen, "%s: socket path too long", path);
+        ctl_seterr(err, errlen, "%s: socket path too long", path);
         return NULL;
     }
     srv = calloc(1, sizeof *srv);
     if (!srv) {
-        seterr(err, errlen, "out of memory");
+        ctl_seterr(err, errlen, "out of memory");
         return NULL;
     }
     srv->fd = -1;
@@ -450,7 +436,7 @@ struct ctl_server *ctl_server_new(struct event_base *base, const char *path,
         goto fail;
     srv->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (srv->fd < 0) {
-        seterr(err, errlen, "socket: %s", strerror(errno));
+        ctl_seterr(err, errlen, "socket: %s", strerror(errno));
         goto fail;
     }
     memset(&sun, 0, sizeof sun);
@@ -461,19 +447,19 @@ struct ctl_server *ctl_server_new(struct event_base *base, const char *path,
     old = umask(0177);
     if (bind(srv->fd, (struct sockaddr *)&sun, sizeof sun) != 0) {
         umask(old);
-        seterr(err, errlen, "bind %s: %s", path, strerror(errno));
+        ctl_seterr(err, errlen, "bind %s: %s", path, strerror(errno));
         goto fail;
     }
     umask(old);
     if (chmod(path, 0600) != 0 || stat(path, &st) != 0) {
-        seterr(err, errlen, "chmod %s: %s", path, strerror(errno));
+        ctl_seterr(err, errlen, "chmod %s: %s", path, strerror(errno));
         unlink(path);
         goto fail;
     }
     srv->dev = st.st_dev;
     srv->ino = st.st_ino;
     if (listen(srv->fd, 16) != 0) {
-        seterr(err, errlen, "listen %s: %s", path, strerror(errno));
+        ctl_seterr(err, errlen, "listen %s: %s", path, strerror(errno));
         unlink(path);
         goto fail;
     }
@@ -482,7 +468,7 @@ struct ctl_server *ctl_server_new(struct event_base *base, const char *path,
     srv->ev_pause = evtimer_new(base, accept_resume, srv);
     if (!srv->ev_accept || !srv->ev_pause ||
         event_add(srv->ev_accept, NULL) != 0) {
-        seterr(err, errlen, "libevent: cannot add the control socket");
+        ctl_seterr(err, errlen, "libevent: cannot add the control socket");
         unlink(path);
         goto fail;
     }

@@ -21,10 +21,7 @@
 
 #include "control_proto.h"
 
-static void seterr(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void seterr(char *err, size_t errlen, const char *fmt, ...)
+void ctl_seterr(char *err, size_t errlen, const char *fmt, ...)
 {
     va_list ap;
 
@@ -106,7 +103,7 @@ int ctl_parse_line(const char *line, size_t len, struct ctl_req *req,
     if (len > 0 && s[len - 1] == '\r')
         len--;
     if (len > CTL_MAX_LINE) {
-        seterr(err, errlen, "request longer than %d bytes", CTL_MAX_LINE);
+        ctl_seterr(err, errlen, "request longer than %d bytes", CTL_MAX_LINE);
         return -1;
     }
     for (size_t i = 0; i < len;) {
@@ -114,17 +111,17 @@ int ctl_parse_line(const char *line, size_t len, struct ctl_req *req,
         size_t n;
 
         if (c == 0) {
-            seterr(err, errlen, "request contains a NUL byte");
+            ctl_seterr(err, errlen, "request contains a NUL byte");
             return -1;
         }
         if ((c < 0x20 && c != '\t') || c == 0x7f) {
-            seterr(err, errlen, "request contains control character 0x%02x",
+            ctl_seterr(err, errlen, "request contains control character 0x%02x",
                    c);
             return -1;
         }
         n = utf8_seq(s + i, len - i);
         if (n == 0) {
-            seterr(err, errlen, "request is not valid UTF-8");
+            ctl_seterr(err, errlen, "request is not valid UTF-8");
             return -1;
         }
         if (!quoted && (c == ' ' || c == '\t')) {
@@ -137,7 +134,7 @@ int ctl_parse_line(const char *line, size_t len, struct ctl_req *req,
         }
         if (!in_word) {
             if (req->argc == CTL_MAX_ARGS) {
-                seterr(err, errlen, "too many words (at most %d)",
+                ctl_seterr(err, errlen, "too many words (at most %d)",
                        CTL_MAX_ARGS);
                 return -1;
             }
@@ -151,13 +148,13 @@ int ctl_parse_line(const char *line, size_t len, struct ctl_req *req,
         }
         if (c == '\\') {
             if (i + 1 >= len) {
-                seterr(err, errlen, "backslash at end of request");
+                ctl_seterr(err, errlen, "backslash at end of request");
                 return -1;
             }
             i++;
             n = utf8_seq(s + i, len - i);
             if (n == 0 || s[i] < 0x20 || s[i] == 0x7f) {
-                seterr(err, errlen, "bad character after backslash");
+                ctl_seterr(err, errlen, "bad character after backslash");
                 return -1;
             }
         }
@@ -167,13 +164,13 @@ int ctl_parse_line(const char *line, size_t len, struct ctl_req *req,
         i += n;
     }
     if (quoted) {
-        seterr(err, errlen, "unterminated quote");
+        ctl_seterr(err, errlen, "unterminated quote");
         return -1;
     }
     if (in_word)
         *out = '\0';
     if (req->argc == 0) {
-        seterr(err, errlen, "empty request");
+        ctl_seterr(err, errlen, "empty request");
         return -1;
     }
     return 0;
@@ -504,7 +501,7 @@ struct jparser {
 static void jfail(struct jparser *p, const char *what)
 {
     if (!p->failed)
-        seterr(p->err, p->errlen, "bad JSON at byte %zu: %s", p->pos, what);
+        ctl_seterr(p->err, p->errlen, "bad JSON at byte %zu: %s", p->pos, what);
     p->failed = true;
 }
 
@@ -850,7 +847,7 @@ struct jv *jv_parse(const char *text, size_t len, char *err, size_t errlen)
     struct jv *v = calloc(1, sizeof *v);
 
     if (!v) {
-        seterr(err, errlen, "out of memory");
+        ctl_seterr(err, errlen, "out of memory");
         return NULL;
     }
     if (jvalue(&p, v, 0)) {
@@ -909,7 +906,7 @@ int ctl_connect(const char *path, char *err, size_t errlen)
     memset(&sun, 0, sizeof sun);
     sun.sun_family = AF_UNIX;
     if (strlen(path) >= sizeof sun.sun_path) {
-        seterr(err, errlen, "socket path too long: %s", path);
+        ctl_seterr(err, errlen, "socket path too long: %s", path);
         errno = ENAMETOOLONG;
         return -1;
     }
@@ -917,13 +914,13 @@ int ctl_connect(const char *path, char *err, size_t errlen)
     fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0) {
         saved = errno;
-        seterr(err, errlen, "socket: %s", strerror(saved));
+        ctl_seterr(err, errlen, "socket: %s", strerror(saved));
         errno = saved;
         return -1;
     }
     if (connect(fd, (struct sockaddr *)&sun, sizeof sun) != 0) {
         saved = errno;
-        seterr(err, errlen, "cannot connect to %s: %s%s", path,
+        ctl_seterr(err, errlen, "cannot connect to %s: %s%s", path,
                strerror(saved),
                saved == ENOENT || saved == ECONNREFUSED
                    ? " (is de-dom0d running?)" : "");
@@ -977,7 +974,7 @@ int ctl_roundtrip(int fd, const char *line, int timeout_ms, char **reply,
     *reply = NULL;
     req = malloc(len + 1);
     if (!req) {
-        seterr(err, errlen, "out of memory");
+        ctl_seterr(err, errlen, "out of memory");
         return -1;
     }
     memcpy(req, line, len);
@@ -986,7 +983,7 @@ int ctl_roundtrip(int fd, const char *line, int timeout_ms, char **reply,
         ssize_t w;
 
         if (wait_fd(fd, POLLOUT, deadline) != 0) {
-            seterr(err, errlen, "sending request: %s", strerror(errno));
+            ctl_seterr(err, errlen, "sending request: %s", strerror(errno));
             free(req);
             return -1;
         }
@@ -994,7 +991,7 @@ int ctl_roundtrip(int fd, const char *line, int timeout_ms, char **reply,
         if (w < 0) {
             if (errno == EINTR || errno == EAGAIN)
                 continue;
-            seterr(err, errlen, "sending request: %s", strerror(errno));
+            ctl_seterr(err, errlen, "sending request: %s", strerror(errno));
             free(req);
             return -1;
         }
@@ -1004,7 +1001,7 @@ int ctl_roundtrip(int fd, const char *line, int timeout_ms, char **reply,
 
     buf = malloc(cap);
     if (!buf) {
-        seterr(err, errlen, "out of memory");
+        ctl_seterr(err, errlen, "out of memory");
         return -1;
     }
     for (;;) {
@@ -1015,20 +1012,20 @@ int ctl_roundtrip(int fd, const char *line, int timeout_ms, char **reply,
             char *nb;
 
             if (cap >= CTL_MAX_REPLY) {
-                seterr(err, errlen, "reply longer than %u bytes",
+                ctl_seterr(err, errlen, "reply longer than %u bytes",
                        CTL_MAX_REPLY);
                 break;
             }
             nb = realloc(buf, cap * 2);
             if (!nb) {
-                seterr(err, errlen, "out of memory");
+                ctl_seterr(err, errlen, "out of memory");
                 break;
             }
             buf = nb;
             cap *= 2;
         }
         if (wait_fd(fd, POLLIN, deadline) != 0) {
-            seterr(err, errlen, "waiting for the reply: %s",
+            ctl_seterr(err, errlen, "waiting for the reply: %s",
                    errno == ETIMEDOUT ? "timed out" : strerror(errno));
             break;
         }
@@ -1036,11 +1033,11 @@ int ctl_roundtrip(int fd, const char *line, int timeout_ms, char **reply,
         if (r < 0) {
             if (errno == EINTR || errno == EAGAIN)
                 continue;
-            seterr(err, errlen, "reading the reply: %s", strerror(errno));
+            ctl_seterr(err, errlen, "reading the reply: %s", strerror(errno));
             break;
         }
         if (r == 0) {
-            seterr(err, errlen, "connection closed before a reply");
+            ctl_seterr(err, errlen, "connection closed before a reply");
             break;
         }
         nl = memchr(buf + got, '\n', (size_t)r);

@@ -70,6 +70,11 @@ int ctl_parse_line(const char *line, size_t len, struct ctl_req *req,
  * Returns its length, or -1 when it would exceed CTL_MAX_LINE or cap. */
 int ctl_build_line(int argc, char *const argv[], char *out, size_t cap);
 
+/* Formats an error message into err (errlen bytes); err may be NULL.
+ * Shared by the daemon's modules that return errors as text. */
+void ctl_seterr(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
 /* ---- JSON writer ---- */
 
 #define JSON_MAX_DEPTH 32

@@ -138,6 +138,18 @@ void guest_apply_policy(struct guest *g)
     }
 }
 
+/* Frees the guest's own memory: codecs, per-page arrays, the struct. */
+static void guest_free_mem(struct guest *g)
+{
+    patch_codec_free(g->pc);
+    compressor_free(g->cc);
+    free(g->rec);
+    free(g->cand_hash);
+    free(g->heat);
+    free(g->wtrack);
+    free(g);
+}
+
 int guest_adopt(struct daemon *d, dexc_guest *dx, const char *name,
                 const struct de_policy *pol)
 {
@@ -216,13 +228,7 @@ int guest_adopt(struct daemon *d, dexc_guest *dx, const char *name,
 fail:
     if (g->ev)
         event_free(g->ev);
-    patch_codec_free(g->pc);
-    compressor_free(g->cc);
-    free(g->rec);
-    free(g->cand_hash);
-    free(g->heat);
-    free(g->wtrack);
-    free(g);
+    guest_free_mem(g);
     return rc;
 }
 
@@ -300,11 +306,5 @@ void guest_gone(struct guest *g)
     group_release(d, g->group);
     d->guests[g->slot] = NULL;
     log_info("guest %s (id %u) released", g->name, g->id);
-    patch_codec_free(g->pc);
-    compressor_free(g->cc);
-    free(g->rec);
-    free(g->cand_hash);
-    free(g->heat);
-    free(g->wtrack);
-    free(g);
+    guest_free_mem(g);
 }
