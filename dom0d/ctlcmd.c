@@ -34,6 +34,7 @@ static void guest_json(struct json_buf *j, struct guest *g)
     json_kv_str(j, "name", g->name);
     json_kv_u64(j, "id", g->id);
     json_kv_u64(j, "pages", g->npages);
+    json_kv_u64(j, "ram_pages", g->ram_pages);
     json_kv_bool(j, "paused", g->paused);
     json_kv_str(j, "group", g->d->groups[g->group].name);
     stats_to_json(j, &s);
@@ -155,6 +156,7 @@ static int cmd_guests(void *ctx, struct json_buf *j, char *err, size_t errlen)
         json_kv_u64(j, "id", g->id);
         json_kv_i64(j, "pid", info.pid);
         json_kv_u64(j, "pages", g->npages);
+        json_kv_u64(j, "ram_pages", g->ram_pages);
         json_kv_str(j, "group", d->groups[g->group].name);
         json_kv_bool(j, "enabled", g->pol.enable);
         json_kv_bool(j, "paused", g->paused);

@@ -95,6 +95,15 @@ struct share_group {
     unsigned users;             /* guests in the group */
 };
 
+/* A run of gfns that are guest RAM: [start, end). */
+struct ram_run {
+    uint64_t start, end;
+};
+
+/* The clock re-learns a guest's RAM runs every this many sweeps (a
+ * balloon or a populate may have changed them). */
+#define RAM_MAP_SWEEPS 16
+
 struct guest {
     struct daemon *d;
     uint32_t slot;              /* index in d->guests */
@@ -108,6 +117,14 @@ struct guest {
     uint8_t *heat;              /* refault back-off per page: see scan.c */
     uint8_t *wtrack;            /* write back-off: level << 4 | sweeps left */
     uint64_t hand;              /* clock hand: next gfn to scan */
+    /* Where the clock goes: a Xen domain's gfn span (npages) is mostly
+     * holes (a PVH domain's ends near 4 GiB for a few magic pages), and
+     * every scanned gfn costs hypercalls. Pages outside the runs are
+     * never frozen, so never reclaimed. */
+    struct ram_run *ram;
+    size_t nram;
+    size_t ram_cur;             /* the run the hand is in */
+    uint64_t ram_pages;         /* pages in the runs */
     uint64_t sweeps;            /* completed clock sweeps */
     struct de_policy pol;       /* effective policy */
     bool paused;
@@ -195,6 +212,7 @@ int guest_read(struct guest *g, uint64_t gfn, void *buf);
 void guest_uncandidate(struct guest *g, uint64_t gfn);
 void guest_apply_policy(struct guest *g);
 void guest_drop_record(struct guest *g, uint64_t gfn);
+int guest_map_ram(struct guest *g);
 
 /* fault.c */
 void fault_service(struct guest *g);

@@ -138,6 +138,72 @@ void guest_apply_policy(struct guest *g)
     }
 }
 
+/* Learns which gfns are RAM (the backend's state is not DEXC_STATE_OTHER)
+ * as runs for the clock. If the backend cannot say, the whole span is one
+ * run: scanning a hole costs time, never data. Returns 0 or -ENOMEM. */
+static int ram_run_add(struct ram_run **runs, size_t *n, size_t *cap,
+                       uint64_t start, uint64_t end)
+{
+    if (*n == *cap) {
+        size_t c = *cap ? *cap * 2 : 8;
+        struct ram_run *r = realloc(*runs, c * sizeof *r);
+
+        if (!r)
+            return -ENOMEM;
+        *runs = r;
+        *cap = c;
+    }
+    (*runs)[(*n)++] = (struct ram_run){ start, end };
+    return 0;
+}
+
+int guest_map_ram(struct guest *g)
+{
+    enum { BATCH = 512 };
+    struct dexc_page q[BATCH];
+    struct ram_run *runs = NULL;
+    size_t n = 0, cap = 0;
+    uint64_t pages = 0, start = UINT64_MAX;
+
+    for (uint64_t base = 0; base < g->npages; base += BATCH) {
+        size_t m = g->npages - base < BATCH ? g->npages - base : BATCH;
+        bool whole;
+
+        for (size_t i = 0; i < m; i++)
+            q[i] = (struct dexc_page){ .gfn = base + i };
+        whole = dexc_query(g->dx, q, m) < 0;
+        for (size_t i = 0; i < m; i++) {
+            bool ram = whole || (q[i].rc == 0 && q[i].state != DEXC_STATE_OTHER);
+
+            if (ram && start == UINT64_MAX) {
+                start = base + i;
+            } else if (!ram && start != UINT64_MAX) {
+                if (ram_run_add(&runs, &n, &cap, start, base + i) != 0)
+                    goto nomem;
+                pages += base + i - start;
+                start = UINT64_MAX;
+            }
+        }
+    }
+    if (start != UINT64_MAX) {
+        if (ram_run_add(&runs, &n, &cap, start, g->npages) != 0)
+            goto nomem;
+        pages += g->npages - start;
+    }
+    free(g->ram);
+    g->ram = runs;
+    g->nram = n;
+    g->ram_pages = pages;
+    /* the hand stays where it is; find its run again */
+    for (g->ram_cur = 0; g->ram_cur < n && runs[g->ram_cur].end <= g->hand;
+         g->ram_cur++)
+        ;
+    return 0;
+nomem:
+    free(runs);
+    return -ENOMEM;
+}
+
 /* Frees the guest's own memory: codecs, per-page arrays, the struct. */
 static void guest_free_mem(struct guest *g)
 {
@@ -147,6 +213,7 @@ static void guest_free_mem(struct guest *g)
     free(g->cand_hash);
     free(g->heat);
     free(g->wtrack);
+    free(g->ram);
     free(g);
 }
 
@@ -200,6 +267,9 @@ int guest_adopt(struct daemon *d, dexc_guest *dx, const char *name,
     }
     for (uint64_t i = 0; i < g->npages; i++)
         g->rec[i].obj = OBJ_NONE;
+    rc = guest_map_ram(g);
+    if (rc != 0)
+        goto fail;
     /* A guest with no group shares with no one else. */
     snprintf(gname, sizeof gname, "%s%s", g->pol.share_group[0] ? "" : "guest:",
              g->pol.share_group[0] ? g->pol.share_group : g->name);
@@ -220,9 +290,9 @@ int guest_adopt(struct daemon *d, dexc_guest *dx, const char *name,
         goto fail;
     }
     d->guests[slot] = g;
-    log_info("guest %s (id %u, pid %d): %llu MiB adopted, %s, group %s",
-             g->name, g->id, info.pid,
-             (unsigned long long)(g->npages * DE_PAGE_SIZE >> 20),
+    log_info("guest %s (id %u, pid %d): %llu MiB adopted (%zu RAM runs), %s, "
+             "group %s", g->name, g->id, info.pid,
+             (unsigned long long)(g->ram_pages * DE_PAGE_SIZE >> 20), g->nram,
              g->pol.enable ? "enabled" : "disabled", gname);
     return 0;
 fail:

@@ -222,7 +222,7 @@ void group_offer_reference(struct daemon *d, uint32_t gi,
 
     for (uint32_t i = 0; i < d->nguests_cap; i++)
         if (d->guests[i] && d->guests[i]->group == gi)
-            pages += d->guests[i]->npages;
+            pages += d->guests[i]->ram_pages;
     if (sg->sd_inserts > 2 * pages + 65536) {
         simdetect_free(sg->sd);
         sg->sd = NULL;

@@ -461,26 +461,49 @@ static void scan_slice(struct guest *g, uint64_t first, size_t n)
     }
 }
 
+/* Scans up to scan_batch RAM pages of g from its hand, run by run; a
+ * sweep's end ends the guest's turn. */
+static void scan_guest(struct daemon *d, uint32_t slot, struct guest *g)
+{
+    uint64_t budget = g->pol.scan_batch;
+
+    while (budget && g->ram_cur < g->nram) {
+        const struct ram_run *run = &g->ram[g->ram_cur];
+        uint64_t n;
+
+        if (g->hand < run->start)
+            g->hand = run->start;
+        n = run->end - g->hand < budget ? run->end - g->hand : budget;
+        scan_slice(g, g->hand, n);
+        if (d->guests[slot] != g || g->gone)
+            return;     /* left while we scanned */
+        g->hand += n;
+        budget -= n;
+        if (g->hand < run->end)
+            continue;
+        if (++g->ram_cur == g->nram) {
+            g->hand = 0;
+            g->ram_cur = 0;
+            g->sweeps++;
+            if (g->sweeps % RAM_MAP_SWEEPS == 0 && guest_map_ram(g) != 0)
+                log_warnx("guest %s: RAM map not renewed: out of memory",
+                          g->name);
+            return;
+        }
+    }
+}
+
 void scan_tick(struct daemon *d)
 {
     for (uint32_t i = 0; i < d->nguests_cap && !d->stopping; i++) {
         struct guest *g = d->guests[i];
-        uint64_t t0, n;
+        uint64_t t0;
 
         if (!g || g->gone || g->paused || !g->pol.enable)
             continue;
         t0 = stats_thread_cpu_ns();
-        n = g->pol.scan_batch;
-        if (n > g->npages - g->hand)
-            n = g->npages - g->hand;
-        scan_slice(g, g->hand, n);
-        if (!d->guests[i])
-            continue;   /* left while we scanned */
-        g->hand += n;
-        if (g->hand >= g->npages) {
-            g->hand = 0;
-            g->sweeps++;
-        }
-        g->st.scan_cpu_ns += stats_thread_cpu_ns() - t0;
+        scan_guest(d, i, g);
+        if (d->guests[i] == g)
+            g->st.scan_cpu_ns += stats_thread_cpu_ns() - t0;
     }
 }
