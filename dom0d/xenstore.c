@@ -20,29 +20,13 @@
 #define TOK_RELEASE "de:release"
 #define TOK_DEX "de:dex:"               /* + domid */
 
-/* The keys, in dex/, with the config key validating each. */
-static const struct {
-    const char *name;
-    const char *cfgkey;                 /* NULL: handled here */
-} xkeys[] = {
-    { "enable", "enable" },
-    { "share", "share" },
-    { "patch", "patch" },
-    { "compress", "compress" },
-    { "swap", "swap" },
-    { "share_group", "share_group" },
-    { "scan_rate", NULL },
-    { "target", NULL },
-};
-#define NXKEYS (sizeof xkeys / sizeof xkeys[0])
-
 struct xsw_dom {
     uint32_t domid;
     bool watched;
     bool adopted;
     bool dying;                         /* its xenstore directory is gone */
-    char *last[NXKEYS];                 /* last accepted raw value, or NULL */
-    char *bad[NXKEYS];                  /* last rejected raw value (warned
+    char *last[XS_NKEYS];                 /* last accepted raw value, or NULL */
+    char *bad[XS_NKEYS];                  /* last rejected raw value (warned
                                            once, not at every re-read) */
     struct xs_dom_policy pol;           /* effective */
     struct xsw_dom *next;
@@ -57,26 +41,6 @@ struct xs_watcher {
     void *ctx;
     struct xsw_dom *doms;
 };
-
-static struct de_config *config_copy(const struct de_config *src)
-{
-    struct de_config *c = config_default();
-
-    if (!c)
-        return NULL;
-    /* Only the scalar fields matter here (no guest blocks). */
-    memcpy(c->source, src->source, sizeof c->source);
-    memcpy(c->socket, src->socket, sizeof c->socket);
-    memcpy(c->guest_socket, src->guest_socket, sizeof c->guest_socket);
-    c->policy = src->policy;
-    c->scan_interval_ms = src->scan_interval_ms;
-    c->store_budget = src->store_budget;
-    memcpy(c->swap_file, src->swap_file, sizeof c->swap_file);
-    c->swap_max = src->swap_max;
-    c->log_level = src->log_level;
-    c->stats_interval_s = src->stats_interval_s;
-    return c;
-}
 
 static struct xsw_dom *dom_find(const struct xs_watcher *w, uint32_t domid)
 {
@@ -94,86 +58,6 @@ static char *xs_get(struct xs_watcher *w, const char *path)
     return v;               /* NUL-terminated by libxenstore */
 }
 
-static bool is_bool_key(const char *k)
-{
-    return strcmp(k, "enable") == 0 || strcmp(k, "share") == 0 ||
-           strcmp(k, "patch") == 0 || strcmp(k, "compress") == 0 ||
-           strcmp(k, "swap") == 0;
-}
-
-/* Validates one value of key i against the policy being built. 0 applies
- * it to *p, -1 (with err) rejects it. */
-static int apply_key(struct xs_watcher *w, size_t i, const char *value,
-                     struct xs_dom_policy *p, char *err, size_t errlen)
-{
-    struct de_config *scratch;
-    int rc;
-
-    if (strcmp(xkeys[i].name, "target") == 0) {
-        uint64_t bytes;
-        char *end;
-        unsigned long long kb = strtoull(value, &end, 10);
-
-        if (*value && *end == '\0' && value[0] != '-') {
-            p->target_kb = kb;
-            return 0;
-        }
-        if (config_parse_size(value, &bytes) == 0) {
-            p->target_kb = bytes >> 10;
-            return 0;
-        }
-        snprintf(err, errlen, "target: not a size (KiB, or 512M, 2G...)");
-        return -1;
-    }
-
-    /* xenstore speaks 0/1 (as xl does); the config file yes/no */
-    if (xkeys[i].cfgkey && is_bool_key(xkeys[i].name)) {
-        if (strcmp(value, "1") == 0)
-            value = "yes";
-        else if (strcmp(value, "0") == 0)
-            value = "no";
-        else if (strcmp(value, "yes") != 0 && strcmp(value, "no") != 0) {
-            snprintf(err, errlen, "%s: expected 1 or 0", xkeys[i].name);
-            return -1;
-        }
-    }
-    scratch = config_copy(w->defaults);
-    if (!scratch) {
-        snprintf(err, errlen, "%s: out of memory", xkeys[i].name);
-        return -1;
-    }
-    scratch->policy = p->policy;
-    if (strcmp(xkeys[i].name, "scan_rate") == 0) {
-        char *end;
-        unsigned long long rate = strtoull(value, &end, 10);
-        char batch[32];
-
-        if (!*value || *end || value[0] == '-' || rate == 0 ||
-            rate > UINT32_MAX) {
-            snprintf(err, errlen, "scan_rate: not a positive number of "
-                     "pages per second");
-            config_free(scratch);
-            return -1;
-        }
-        /* pages per tick = rate * interval, at least 1 */
-        snprintf(batch, sizeof batch, "%llu",
-                 (rate * scratch->scan_interval_ms + 999) / 1000);
-        rc = config_set(scratch, NULL, "scan_batch", batch, err, errlen);
-        if (rc == 0)
-            p->scan_rate = (uint32_t)rate;
-        else
-            snprintf(err, errlen, "scan_rate: %llu pages/s gives a scan "
-                     "batch out of range at scan_interval %u ms", rate,
-                     scratch->scan_interval_ms);
-    } else {
-        rc = config_set(scratch, NULL, xkeys[i].cfgkey, value, err, errlen);
-    }
-    if (rc == 0)
-        p->policy = scratch->policy;
-    config_free(scratch);
-    return rc;
-}
-
 /* Recomputes the effective policy of d from its accepted raw values. */
 static void recompute(struct xs_watcher *w, struct xsw_dom *d,
                       struct xs_dom_policy *out)
@@ -186,13 +70,13 @@ static void recompute(struct xs_watcher *w, struct xsw_dom *d,
      * configuration's `enable` default would otherwise take over every
      * domain that boots. */
     out->policy.enable = false;
-    for (size_t i = 0; i < NXKEYS; i++)
-        if (d->last[i] && apply_key(w, i, d->last[i], out, err,
+    for (size_t i = 0; i < XS_NKEYS; i++)
+        if (d->last[i] && xs_policy_apply(w->defaults, i, d->last[i], out, err,
                                     sizeof err)) {
             /* Was valid before, not with the new defaults (e.g. swap
              * without a swap file any more): drop it. */
             log_warnx("xenstore d%u: dex/%s = '%s' no longer valid (%s), "
-                      "ignored", d->domid, xkeys[i].name, d->last[i], err);
+                      "ignored", d->domid, xs_key_name(i), d->last[i], err);
             free(d->last[i]);
             d->last[i] = NULL;
         }
@@ -221,7 +105,7 @@ static void read_dom(struct xs_watcher *w, struct xsw_dom *d)
             d->dying = true;
         free(name);
         /* No dex/ directory: every key absent, defaults apply. */
-        for (size_t i = 0; i < NXKEYS; i++) {
+        for (size_t i = 0; i < XS_NKEYS; i++) {
             free(d->last[i]);
             d->last[i] = NULL;
         }
@@ -236,11 +120,11 @@ static void read_dom(struct xs_watcher *w, struct xsw_dom *d)
     }
     free(perms);
 
-    for (size_t i = 0; i < NXKEYS; i++) {
+    for (size_t i = 0; i < XS_NKEYS; i++) {
         char *v;
 
         snprintf(path, sizeof path, "/local/domain/%u/dex/%s", d->domid,
-                 xkeys[i].name);
+                 xs_key_name(i));
         v = xs_get(w, path);
         if (!v) {
             free(d->last[i]);
@@ -261,9 +145,9 @@ static void read_dom(struct xs_watcher *w, struct xsw_dom *d)
         }
         /* Validate against the current policy (so swap sees swap_file). */
         recompute(w, d, &trial);
-        if (apply_key(w, i, v, &trial, err, sizeof err)) {
+        if (xs_policy_apply(w->defaults, i, v, &trial, err, sizeof err)) {
             log_warnx("xenstore d%u: dex/%s = '%s' ignored: %s%s", d->domid,
-                      xkeys[i].name, v, err,
+                      xs_key_name(i), v, err,
                       d->last[i] ? " (previous value kept)" : "");
             free(d->bad[i]);
             d->bad[i] = v;
@@ -314,7 +198,7 @@ static void report(struct xs_watcher *w, struct xsw_dom *d,
 
 static void dom_free(struct xsw_dom *d)
 {
-    for (size_t i = 0; i < NXKEYS; i++) {
+    for (size_t i = 0; i < XS_NKEYS; i++) {
         free(d->last[i]);
         free(d->bad[i]);
     }
@@ -450,7 +334,7 @@ struct xs_watcher *xs_watch_new(struct event_base *base,
         return NULL;
     w->ops = *ops;
     w->ctx = ctx;
-    w->defaults = config_copy(defaults);
+    w->defaults = xs_config_copy(defaults);
     if (!w->defaults)
         goto fail;
     w->xsh = xs_open(0);
@@ -484,7 +368,7 @@ fail:
 int xs_watch_set_defaults(struct xs_watcher *w,
                           const struct de_config *defaults)
 {
-    struct de_config *c = config_copy(defaults);
+    struct de_config *c = xs_config_copy(defaults);
 
     if (!c)
         return -1;

@@ -50,16 +50,10 @@
 #include <stdint.h>
 
 #include "config.h"
+#include "xs_policy.h"    /* struct xs_dom_policy, the keys' rules */
 
 struct event_base;
 struct xs_watcher;
-
-/* A domain's effective settings. */
-struct xs_dom_policy {
-    struct de_policy policy;    /* defaults + the domain's dex/ keys */
-    uint64_t target_kb;         /* dex/target; 0 = none */
-    uint32_t scan_rate;         /* dex/scan_rate pages/s; 0 = default */
-};
 
 struct xs_watch_ops {
     /* A domain whose effective policy has enable = 1 appeared (or was

@@ -64,6 +64,7 @@ int main(int argc, char **argv)
         register_proto_tests,
         register_store_tests,
         register_objects_tests,
+        register_xs_policy_tests,
         register_swapfile_tests,
         register_config_tests,
         register_control_tests,

@@ -14,6 +14,7 @@ int register_control_tests(void);
 int register_proto_tests(void);
 int register_stats_tests(void);
 int register_objects_tests(void);
+int register_xs_policy_tests(void);
 
 /* A scratch directory for this run (removed at exit). */
 const char *td_tmpdir(void);
