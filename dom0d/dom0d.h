@@ -71,6 +71,7 @@ _Static_assert(sizeof(struct prec) == 16, "the record is 16 bytes");
 #define WT_SKIP 0x0fu
 #define WT_MAX_LEVEL 4  /* a page always written is re-armed every 16th sweep */
 #define OBJ_NONE UINT32_MAX
+#define SCAN_CHUNK 512  /* pages the clock harvests, freezes and reads at once */
 
 /* A canonical content: one copy the daemon owns, which shared pages
  * restore from and patches are made against (the daemon's own copy of a
@@ -159,6 +160,8 @@ struct daemon {
     uint64_t start_ns;
     uint8_t scratch[2][DE_PAGE_SIZE];
     uint8_t idxbuf[DE_PAGE_SIZE];    /* index_page() reads candidates here */
+    /* copies of a scan chunk's frozen pages, read in one batch */
+    uint8_t chunkbuf[SCAN_CHUNK][DE_PAGE_SIZE];
     /* decoders for every codec: a page decodes with what encoded it */
     struct patch_codec *dec_pc[PATCH_NCODECS];
     struct compressor *dec_cc[COMP_NCOMPRESSORS];

@@ -320,18 +320,17 @@ static int swap_out_encoded(struct guest *g, uint64_t gfn)
     return 0;
 }
 
-static void process_frozen(struct guest *g, uint64_t gfn)
+/* Takes frozen page gfn through the pipeline; `page` is a copy of it read
+ * after the freeze (a write since makes every reclaim fail: stale handle). */
+static void process_frozen(struct guest *g, uint64_t gfn, const uint8_t *page)
 {
     struct daemon *d = g->d;
     struct share_group *sg = &d->groups[g->group];
     struct prec *r = &g->rec[gfn];
-    uint8_t *page = d->scratch[0];
     struct simdetect_keys k;
     uint64_t hash, twin;
     unsigned extra = cold_after(g, gfn) - 1;
 
-    if (guest_read(g, gfn, page) != 0)
-        return;
     if (g->pol.share && page_is_zero(page)) {
         if (reclaim_one(g, gfn) == 0) {
             r->state = PR_ZERO;
@@ -383,19 +382,57 @@ static void process_frozen(struct guest *g, uint64_t gfn)
     }
 }
 
-static void scan_slice(struct guest *g, uint64_t first, size_t n)
+/* Reads the frozen pages among [base, base + m) in one batch (one
+ * foreign mapping on Xen rather than one per page) into d->chunkbuf, and
+ * takes each through the pipeline. The mapping is gone before any page
+ * is reclaimed (a mapped page cannot be). */
+static void process_chunk(struct guest *g, uint64_t base, size_t m)
 {
-    enum { CHUNK = 512 };
+    struct daemon *d = g->d;
+    uint64_t gfns[SCAN_CHUNK];
+    const void *ptrs[SCAN_CHUNK];
+    int rcs[SCAN_CHUNK];
+    dexc_mapping *map = NULL;
+    size_t n = 0;
+
+    for (size_t i = 0; i < m; i++)
+        if (g->rec[base + i].state == PR_FROZEN)
+            gfns[n++] = base + i;
+    if (!n)
+        return;
+    if (dexc_map_ro(g->dx, gfns, n, ptrs, rcs, &map) <= 0) {
+        dexc_unmap(g->dx, map);
+        return;
+    }
+    for (size_t i = 0; i < n; i++)
+        if (rcs[i] == 0)
+            memcpy(d->chunkbuf[i], ptrs[i], DE_PAGE_SIZE);
+    dexc_unmap(g->dx, map);
+    for (size_t i = 0; i < n && !g->gone; i++)
+        if (rcs[i] == 0 && g->rec[gfns[i]].state == PR_FROZEN)
+            process_frozen(g, gfns[i], d->chunkbuf[i]);
+}
+
+/* Scans [first, first + n) chunk by chunk until `deadline` (monotonic ns)
+ * has passed; returns the pages scanned. */
+static uint64_t scan_slice(struct guest *g, uint64_t first, uint64_t n,
+                           uint64_t deadline)
+{
+    enum { CHUNK = SCAN_CHUNK };
     struct daemon *d = g->d;
     uint8_t bits[CHUNK];
     struct dexc_page fz[CHUNK];
+    uint64_t off;
 
-    for (size_t off = 0; off < n && !g->gone; off += CHUNK) {
+    for (off = 0; off < n && !g->gone; off += CHUNK) {
         size_t m = n - off < CHUNK ? n - off : CHUNK, nf = 0;
         uint64_t base = first + off;
 
+        if (off && stats_now_ns() > deadline)
+            break;
+
         if (dexc_harvest(g->dx, base, m, bits, 0) < 0)
-            return;
+            return off;
         for (size_t i = 0; i < m; i++) {
             struct prec *r = &g->rec[base + i];
             uint8_t *w = &g->wtrack[base + i];
@@ -443,9 +480,7 @@ static void scan_slice(struct guest *g, uint64_t first, size_t n)
                     r->flags = 0;
                 }
         }
-        for (size_t i = 0; i < m && !g->gone; i++)
-            if (g->rec[base + i].state == PR_FROZEN)
-                process_frozen(g, base + i);
+        process_chunk(g, base, m);
         g->st.pages_scanned += m;
         /* Over budget: the coldest encoded pages go to the swap file. */
         if (d->swap && g->pol.swap &&
@@ -459,28 +494,33 @@ static void scan_slice(struct guest *g, uint64_t first, size_t n)
             }
         }
     }
+    return off < n ? off : n;
 }
 
-/* Scans up to scan_batch RAM pages of g from its hand, run by run; a
- * sweep's end ends the guest's turn. */
-static void scan_guest(struct daemon *d, uint32_t slot, struct guest *g)
+/* Scans up to scan_batch RAM pages of g from its hand, run by run, until
+ * `deadline`; a sweep's end ends the guest's turn. */
+static void scan_guest(struct daemon *d, uint32_t slot, struct guest *g,
+                       uint64_t deadline)
 {
     uint64_t budget = g->pol.scan_batch;
 
     while (budget && g->ram_cur < g->nram) {
         const struct ram_run *run = &g->ram[g->ram_cur];
-        uint64_t n;
+        uint64_t n, done;
 
         if (g->hand < run->start)
             g->hand = run->start;
         n = run->end - g->hand < budget ? run->end - g->hand : budget;
-        scan_slice(g, g->hand, n);
+        done = scan_slice(g, g->hand, n, deadline);
         if (d->guests[slot] != g || g->gone)
             return;     /* left while we scanned */
-        g->hand += n;
-        budget -= n;
-        if (g->hand < run->end)
+        g->hand += done;
+        budget -= done;
+        if (g->hand < run->end) {
+            if (done < n)
+                return; /* out of time: go on from here next tick */
             continue;
+        }
         if (++g->ram_cur == g->nram) {
             g->hand = 0;
             g->ram_cur = 0;
@@ -493,17 +533,31 @@ static void scan_guest(struct daemon *d, uint32_t slot, struct guest *g)
     }
 }
 
+/* A tick scans for at most half the scan interval, shared out among the
+ * guests (time a guest leaves unused goes to the next): the loop must
+ * come back to serve faults and the control socket, and where pages cost
+ * much (Xen under emulation, a loaded host) a fixed scan_batch could hold
+ * it for seconds. The rest of a batch waits for the next tick. */
 void scan_tick(struct daemon *d)
 {
+    uint64_t t0 = stats_now_ns();
+    uint64_t span = (uint64_t)d->cfg->scan_interval_ms * 1000000u / 2;
+    uint32_t active = 0, k = 0;
+
+    for (uint32_t i = 0; i < d->nguests_cap; i++) {
+        struct guest *g = d->guests[i];
+        active += g && !g->gone && !g->paused && g->pol.enable;
+    }
     for (uint32_t i = 0; i < d->nguests_cap && !d->stopping; i++) {
         struct guest *g = d->guests[i];
-        uint64_t t0;
+        uint64_t c0;
 
         if (!g || g->gone || g->paused || !g->pol.enable)
             continue;
-        t0 = stats_thread_cpu_ns();
-        scan_guest(d, i, g);
+        k++;
+        c0 = stats_thread_cpu_ns();
+        scan_guest(d, i, g, t0 + span * k / (active ? active : 1));
         if (d->guests[i] == g)
-            g->st.scan_cpu_ns += stats_thread_cpu_ns() - t0;
+            g->st.scan_cpu_ns += stats_thread_cpu_ns() - c0;
     }
 }
