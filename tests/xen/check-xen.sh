@@ -109,10 +109,25 @@ if ! grep -q 'RESULT' "$W/check-xen.log"; then
   echo "---- tail of $W/check-xen.log ----"; tail -40 "$W/check-xen.log"
   echo "RESULT check-xen: FAIL (no results; see $W/check-xen.log)"; exit 1
 fi
+# Every expected result must be there and PASS, and dom0 must have
+# finished: a QEMU that died or timed out half-way is a failure, whatever
+# the results so far said.
+parts=${XQPARTS:-1,2}
+expect=""
+case ",$parts," in *,1,*) expect="open query harvest share reclaim faults restore-all dex-guest-verify" ;; esac
+case ",$parts," in *,2,*) expect="$expect dex-daemon-start dex-reclaim dex-free-memory dex-xenstore dex-verify-1 dex-disable-enable dex-destroy dex-sigterm dex-verify-2" ;; esac
+missing=""
+for r in $expect; do
+  grep -q "XQ\[.*RESULT $r: PASS" "$W/check-xen.log" || missing="$missing $r"
+done
+done_mark=1
+grep -q 'XQ\[.*ALL DONE' "$W/check-xen.log" || { done_mark=0; [ $rc -ne 0 ] || rc=1; }
+[ -z "$missing" ] || [ $rc -ne 0 ] || rc=1
 if [ $rc -ne 0 ]; then
   echo "---- failures and log tails (from $W/check-xen.log) ----"
   grep -E 'RESULT .*FAIL|timeout|\[de-dom0d\]|console\]' "$W/check-xen.log" | tail -80
-  grep -q 'XQ\[.*ALL DONE' "$W/check-xen.log" || echo "(dom0 did not finish: QEMU timed out after ${TIMEOUT:-3600} s or crashed; see $W/qemu.out)"
+  [ -z "$missing" ] || echo "(no PASS for:$missing)"
+  [ $done_mark = 1 ] || { echo "(dom0 did not finish: QEMU timed out after ${TIMEOUT:-3600} s or crashed; see $W/qemu.out)"; tail -30 "$W/check-xen.log"; }
   echo "RESULT check-xen: FAIL"
 else
   echo "RESULT check-xen: PASS"
