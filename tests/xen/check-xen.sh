@@ -41,7 +41,11 @@ echo "== 1. hypervisor"
 echo "== 2. libdexc (Xen backend), de-dom0d, de-ctl, dexc-xen-test, dex-workload"
 B=$W/build
 mkdir -p "$B"
-if [ ! -f "$B/config.status" ]; then (cd "$B" && "$TOP/configure" -q); fi
+# a build directory configured from another checkout would build that one
+if [ ! -f "$B/config.status" ] || ! grep -qx "srcdir='$TOP'" "$B/config.status"; then
+  rm -rf "$B"; mkdir -p "$B"
+  (cd "$B" && "$TOP/configure" -q)
+fi
 grep -q '^#define HAVE_XEN 1' "$B/config.h" || { echo "configure did not find the Xen libraries" >&2; exit 2; }
 make -s -C "$B" -j"$(nproc)" >/dev/null
 gcc -O2 -Wall -Wextra -Wno-unused-parameter -I"$TOP/libdexc/include" \
