@@ -119,7 +119,7 @@ fi
 parts=${XQPARTS:-1,2}
 expect=""
 case ",$parts," in *,1,*) expect="open query harvest share reclaim faults restore-all dex-guest-verify" ;; esac
-case ",$parts," in *,2,*) expect="$expect dex-daemon-start dex-reclaim dex-free-memory dex-xenstore dex-verify-1 dex-disable-enable dex-destroy dex-sigterm dex-verify-2" ;; esac
+case ",$parts," in *,2,*) expect="$expect dex-daemon-start dex-reclaim dex-free-memory dex-xenstore dex-verify-1 dex-disable-enable dex-destroy dex-sigterm dex-verify-2 dex-dom0-intact" ;; esac
 missing=""
 for r in $expect; do
   grep -q "XQ\[.*RESULT $r: PASS" "$W/check-xen.log" || missing="$missing $r"

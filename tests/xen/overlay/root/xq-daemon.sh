@@ -87,7 +87,9 @@ sleep 3
 if ! daemon_alive; then fail dex-daemon-start "de-dom0d exited"; exit 1; fi
 result "dex-daemon-start: PASS (pid $dpid, backend xen)"
 
+[ -f /tmp/dom0-sums ] || /root/xq-dom0-sums.sh init
 for g in dexa dexb dexc; do
+  /root/xq-dom0-sums.sh check >/dev/null || log "dom0 memory changed before xl create $g: $(/root/xq-dom0-sums.sh check)"
   t0=$(up)
   if ! xl create /root/guest/$g.cfg >/tmp/xl-$g.out 2>&1; then
     cat /tmp/xl-$g.out; fail dex-guests-create "xl create $g"; exit 1
@@ -228,6 +230,8 @@ if wait_for 900 "the guests verified (round 2, no daemon)" verified 2 "dexa dexb
   done
   [ $bad2 = 0 ] && result "dex-verify-2: PASS (after SIGTERM, every page right;$v2)" || fail dex-verify-2 "$v2"
 else fail dex-verify-2 "a guest did not finish verifying (a page not given back?)"; fi
+if sums=$(/root/xq-dom0-sums.sh check); then result "dex-dom0-intact: PASS (guest kernel, initrd and a 64 MiB tmpfs canary unchanged since dom0 boot)"
+else fail dex-dom0-intact "$sums"; fi
 bads=$(grep -h "DEXW BAD" $CON/guest-dex?.log 2>/dev/null | head -5)
 [ -n "$bads" ] && log "bad pages: $bads"
 sleep 5

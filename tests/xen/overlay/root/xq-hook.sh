@@ -9,6 +9,10 @@ up() { cut -d' ' -f1 /proc/uptime; }
 log() { echo "XQ[$(up)] $*"; }
 clog=/var/log/xen/console/guest-dexpvh.log
 log "DEX: xl info: $(xl info | grep -E 'xen_version|virt_caps' | tr -s ' ' | tr '\n' ' ')"
+# dom0's own memory must come through untouched: sums of the guest kernel
+# and initrd (page cache) and of a 64 MiB canary in tmpfs (anonymous-like
+# dom0 memory), checked again at the end of part 2 (xq-daemon.sh)
+/root/xq-dom0-sums.sh init
 PARTS=$(sed -n 's/.*\bxqparts=\([^ ]*\).*/\1/p' /proc/cmdline); PARTS=${PARTS:-1,2}
 case ",$PARTS," in *,1,*) ;; *) exec /root/xq-daemon.sh ;; esac
 if ! xl create /root/guest/dex-pvh.cfg; then log "RESULT dex-guest-create: FAIL"; exit 1; fi
