@@ -55,6 +55,24 @@ static uint64_t grain(uint64_t len)
     return (len + STORE_GRAIN - 1) / STORE_GRAIN * STORE_GRAIN;
 }
 
+/* The guest wrote frozen page gfn since it was frozen: its handle is
+ * stale and the page is NORMAL again (and in use). */
+static void handle_went_stale(struct guest *g, uint64_t gfn)
+{
+    g->st.reclaim_stale++;
+    guest_drop_record(g, gfn);
+    g->rec[gfn].age = 0;
+}
+
+/* Frozen page gfn, all zeros, was reclaimed. */
+static void zero_reclaimed(struct guest *g, uint64_t gfn)
+{
+    g->rec[gfn].state = PR_ZERO;
+    g->st.pages_zero++;
+    g->st.pages_shared++;
+    g->st.reclaimed[KIND_ZERO]++;
+}
+
 /* Reclaims frozen page gfn (its handle in the record). 0 or -errno; on
  * -EAGAIN the guest wrote it meanwhile and it is NORMAL again. */
 static int reclaim_one(struct guest *g, uint64_t gfn)
@@ -65,11 +83,8 @@ static int reclaim_one(struct guest *g, uint64_t gfn)
     if (rc < 0)
         return rc;
     if (p.rc != 0) {
-        if (p.rc == -EAGAIN) {
-            g->st.reclaim_stale++;
-            guest_drop_record(g, gfn);
-            g->rec[gfn].age = 0;
-        }
+        if (p.rc == -EAGAIN)
+            handle_went_stale(g, gfn);
         return p.rc;
     }
     guest_uncandidate(g, gfn);
@@ -85,11 +100,8 @@ static int share_one(struct guest *g, uint64_t gfn, uint32_t obj)
     if (rc < 0)
         return rc;
     if (s.rc != 0) {
-        if (s.rc == -EAGAIN) {
-            g->st.reclaim_stale++;
-            guest_drop_record(g, gfn);
-            g->rec[gfn].age = 0;
-        }
+        if (s.rc == -EAGAIN)
+            handle_went_stale(g, gfn);
         return s.rc;
     }
     guest_uncandidate(g, gfn);
@@ -332,12 +344,8 @@ static void process_frozen(struct guest *g, uint64_t gfn, const uint8_t *page)
     unsigned extra = cold_after(g, gfn) - 1;
 
     if (g->pol.share && page_is_zero(page)) {
-        if (reclaim_one(g, gfn) == 0) {
-            r->state = PR_ZERO;
-            g->st.pages_zero++;
-            g->st.pages_shared++;
-            g->st.reclaimed[KIND_ZERO]++;
-        }
+        if (reclaim_one(g, gfn) == 0)
+            zero_reclaimed(g, gfn);
         return;
     }
     hash = page_hash(page);
@@ -401,18 +409,11 @@ static void reclaim_zeros(struct guest *g, const uint64_t *gfns,
     if (!k || dexc_reclaim(g->dx, p, k) < 0)
         return;
     for (size_t j = 0; j < k; j++) {
-        struct prec *r = &g->rec[p[j].gfn];
-
         if (p[j].rc == 0) {
             guest_uncandidate(g, p[j].gfn);
-            r->state = PR_ZERO;
-            g->st.pages_zero++;
-            g->st.pages_shared++;
-            g->st.reclaimed[KIND_ZERO]++;
+            zero_reclaimed(g, p[j].gfn);
         } else if (p[j].rc == -EAGAIN) {
-            g->st.reclaim_stale++;
-            guest_drop_record(g, p[j].gfn);
-            r->age = 0;
+            handle_went_stale(g, p[j].gfn);
         }
     }
 }
