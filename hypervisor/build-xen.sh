@@ -18,7 +18,9 @@
 #   xen-dex.elf    uncompressed multiboot ELF (QEMU -kernel, tests/xen)
 #   xen-dex.config the .config used
 #
-# Environment: JOBS (default: nproc).  Needs flex, bison, gcc, make, python3,
+# Environment: JOBS (default: nproc); XEN_EXTRA_CONFIG: more .config lines,
+# e.g. "CONFIG_DEBUG=y" for a debug hypervisor (assertions, page poisoning
+# checks; use its own WORKDIR).  Needs flex, bison, gcc, make, python3,
 # dpkg-dev (dpkg-source) and deb-src entries for bookworm.
 set -eu
 
@@ -94,7 +96,8 @@ fi
 
 # 3. Configuration: Debian's config + CONFIG_MEM_DEX=y
 CONF_WANT=$W/config.want
-{ cat "$W/dl/hv/boot/xen-4.17-amd64.config"; echo "CONFIG_MEM_DEX=y"; } > "$CONF_WANT.new"
+{ cat "$W/dl/hv/boot/xen-4.17-amd64.config"; echo "CONFIG_MEM_DEX=y"
+  [ -z "${XEN_EXTRA_CONFIG:-}" ] || printf '%s\n' $XEN_EXTRA_CONFIG; } > "$CONF_WANT.new"
 if [ ! -f "$SRC/xen/.config" ] || ! cmp -s "$CONF_WANT.new" "$CONF_WANT"; then
     echo "== configuring (Debian config + CONFIG_MEM_DEX=y)"
     cp "$CONF_WANT.new" "$SRC/xen/.config"

@@ -62,6 +62,8 @@ tails() {
     [ -f $CON/guest-$g.log ] && tail -8 $CON/guest-$g.log | sed "s/^/  [$g console] /"
   done
   xl list | sed 's/^/  [xl list] /'
+  dmesg | tail -15 | sed 's/^/  [dom0 dmesg] /'
+  /root/xq-dom0-sums.sh check | sed 's/^/  [dom0 sums] /'
 }
 fail() { result "$1: FAIL ($2)"; tails; }
 console_has() { grep -q "$2" $CON/guest-$1.log 2>/dev/null; }
@@ -92,7 +94,7 @@ for g in dexa dexb dexc; do
   /root/xq-dom0-sums.sh check >/dev/null || log "dom0 memory changed before xl create $g: $(/root/xq-dom0-sums.sh check)"
   t0=$(up)
   if ! xl create /root/guest/$g.cfg >/tmp/xl-$g.out 2>&1; then
-    cat /tmp/xl-$g.out; fail dex-guests-create "xl create $g"; exit 1
+    cat /tmp/xl-$g.out; fail dex-guests-create "xl create $g (an earlier domain may have crashed: see xl dmesg)"; exit 1
   fi
   log "$g is d$(domid $g) (xl create took $(since $t0) s)"
 done
