@@ -138,9 +138,6 @@ void guest_apply_policy(struct guest *g)
     }
 }
 
-/* Learns which gfns are RAM (the backend's state is not DEXC_STATE_OTHER)
- * as runs for the clock. If the backend cannot say, the whole span is one
- * run: scanning a hole costs time, never data. Returns 0 or -ENOMEM. */
 static int ram_run_add(struct ram_run **runs, size_t *n, size_t *cap,
                        uint64_t start, uint64_t end)
 {
@@ -157,6 +154,9 @@ static int ram_run_add(struct ram_run **runs, size_t *n, size_t *cap,
     return 0;
 }
 
+/* Learns which gfns are RAM (the backend's state is not DEXC_STATE_OTHER)
+ * as runs for the clock. Where a whole query fails, its gfns count as
+ * RAM: scanning a hole costs time, never data. Returns 0 or -ENOMEM. */
 int guest_map_ram(struct guest *g)
 {
     enum { BATCH = 512 };

@@ -534,6 +534,13 @@ static uint64_t scan_slice(struct guest *g, uint64_t first, uint64_t n,
     return off < n ? off : n;
 }
 
+/* The clock went round g once; now and then it re-learns g's RAM. */
+static void sweep_done(struct guest *g)
+{
+    if (++g->sweeps % RAM_MAP_SWEEPS == 0 && guest_map_ram(g) != 0)
+        log_warnx("guest %s: RAM map not renewed: out of memory", g->name);
+}
+
 /* Scans up to scan_batch RAM pages of g from its hand, run by run, until
  * `deadline`; a sweep's end ends the guest's turn. */
 static void scan_guest(struct daemon *d, uint32_t slot, struct guest *g,
@@ -541,6 +548,10 @@ static void scan_guest(struct daemon *d, uint32_t slot, struct guest *g,
 {
     uint64_t budget = g->pol.scan_batch;
 
+    if (!g->nram) {     /* no RAM seen (yet): still ask again now and then */
+        sweep_done(g);
+        return;
+    }
     while (budget && g->ram_cur < g->nram) {
         const struct ram_run *run = &g->ram[g->ram_cur];
         uint64_t n, done;
@@ -561,10 +572,7 @@ static void scan_guest(struct daemon *d, uint32_t slot, struct guest *g,
         if (++g->ram_cur == g->nram) {
             g->hand = 0;
             g->ram_cur = 0;
-            g->sweeps++;
-            if (g->sweeps % RAM_MAP_SWEEPS == 0 && guest_map_ram(g) != 0)
-                log_warnx("guest %s: RAM map not renewed: out of memory",
-                          g->name);
+            sweep_done(g);
             return;
         }
     }
