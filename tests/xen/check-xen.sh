@@ -20,6 +20,12 @@
 # Env: XENW (hypervisor work dir, default /tmp/de-xen), TIMEOUT (QEMU,
 #      3600 s), XQPARTS (1,2: which parts), SHELL_AT_END=1 (a shell in dom0
 #      after the test).
+# Diagnostics (see hypervisor/README.md, "Known problem"): XQPARTS=loop
+#      (or 1,loop) runs overlay/root/xq-loop.sh instead of part 2: guest
+#      creation rounds, "loop xqloops=N" sets their number and
+#      "xqsteps=share" (etc.) a subset of part 1's steps; XQ_XEN boots
+#      another hypervisor ELF (e.g. Debian's own, gunzipped); XQ_CPU and
+#      XQ_ACCEL change QEMU's -cpu (max,-smap) and -accel (tcg).
 # Needs root, qemu-system-x86, debootstrap, e2fsprogs, libxen-dev, and what
 # hypervisor/build-xen.sh needs. Writes only under WORKDIR and XENW.
 set -e
@@ -104,7 +110,7 @@ rm -f "$W/rootfs/root/xq-hook.sh" "$W"/rootfs/usr/local/lib/libxen* "$W/rootfs/u
 echo "== 5. boot Xen + dom0 in QEMU"
 rc=0
 t0=$(date +%s)
-XEN="$XENW/xen-dex.elf" XQTESTS=none LOG="$W/check-xen.log" TIMEOUT=${TIMEOUT:-3600} \
+XEN="${XQ_XEN:-$XENW/xen-dex.elf}" XQTESTS=none LOG="$W/check-xen.log" TIMEOUT=${TIMEOUT:-3600} \
   XQEXTRA="xqparts=${XQPARTS:-1,2}" "$HERE/run-xen-qemu.sh" "$W" > "$W/qemu.out" 2>&1 || rc=$?
 tail -3 "$W/qemu.out"
 echo "== results (full log: $W/check-xen.log; QEMU ran $(( $(date +%s) - t0 )) s)"

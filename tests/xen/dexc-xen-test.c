@@ -59,6 +59,15 @@ static int restore_one(dexc_guest *g, uint64_t gfn)
     return p.rc;
 }
 
+/* DEXT_STEPS (e.g. "harvest,share") names the steps to run; unset: all.
+ * Without harvest nothing is reclaimed (no page is known to be idle). */
+static int want(const char *step)
+{
+    const char *s = getenv("DEXT_STEPS");
+
+    return !s || strstr(s, step) != NULL;
+}
+
 int main(int argc, char **argv)
 {
     uint32_t domid;
@@ -123,7 +132,8 @@ int main(int argc, char **argv)
            (unsigned long long)st[4]);
 
     /* harvest */
-    rc = dexc_harvest(g, 0, n, bits, DEXC_HARVEST_CLEAR);
+    rc = want("harvest") ? dexc_harvest(g, 0, n, bits, DEXC_HARVEST_CLEAR)
+                         : -ECANCELED;
     if (rc == 0) {
         uint64_t a1 = 0, a2 = 0, d2 = 0;
 
@@ -179,7 +189,7 @@ int main(int argc, char **argv)
     printf("scan: %zu zero pages, %zu reclaim candidates (non-zero, not accessed for 3 s)\n", nz, nc);
 
     /* share zero pages with the first one */
-    if (nz > 1) {
+    if (nz > 1 && want("share")) {
         struct dexc_page src = { .gfn = zero[0] };
         size_t i = 1;
 

@@ -8,6 +8,7 @@
 #            bounce frame under TCG). max gives AMD SVM + NPT (+vGIF), so Xen reports "HVM: SVM enabled" and HAP.
 W=${1:-/tmp/de-xen-test}; HERE=$(cd $(dirname $0); pwd)
 XEN=${XEN:-$W/xen-4.17.elf}; LOG=${LOG:-$W/run.log}
+ACCEL=${XQ_ACCEL:-tcg}; CPU=${XQ_CPU:-max,-smap}
 TIMEOUT=${TIMEOUT:-1500}; SMP=${SMP:-2}; MEM=${MEM:-3072}; XQTESTS=${XQTESTS:-pv,pvh,hvm}
 XENARGS=${XENARGS:-"console=com1 com1=115200,8n1 dom0_mem=1024M,max:1024M dom0_max_vcpus=$SMP loglvl=all guest_loglvl=all noreboot"}
 DOM0ARGS=${DOM0ARGS:-"root=/dev/vda rw console=hvc0 earlyprintk=xen loglevel=4 init=/usr/local/sbin/xq-test-init xqtests=$XQTESTS"}
@@ -16,7 +17,7 @@ DOM0ARGS="$DOM0ARGS $XQEXTRA"
 DOM0ARGS_ESC=${DOM0ARGS//,/,,}   # QEMU splits multiboot modules on "," ; ",," is a literal comma
 case "$XEN" in *.gz) gunzip -c "$XEN" > $W/xen.elf; XEN=$W/xen.elf;; esac
 start=$(date +%s)
-timeout $TIMEOUT nice -n 5 qemu-system-x86_64 -machine pc -accel tcg -cpu max,-smap -smp $SMP -m $MEM \
+timeout $TIMEOUT nice -n 5 qemu-system-x86_64 -machine pc -accel $ACCEL -cpu $CPU -smp $SMP -m $MEM \
   -nographic -no-reboot -net none \
   -drive file=$W/dom0.img,if=virtio,format=raw,cache=unsafe \
   -kernel "$XEN" -append "$XENARGS" \

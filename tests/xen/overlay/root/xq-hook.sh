@@ -14,7 +14,7 @@ log "DEX: xl info: $(xl info | grep -E 'xen_version|virt_caps' | tr -s ' ' | tr 
 # dom0 memory), checked again at the end of part 2 (xq-daemon.sh)
 /root/xq-dom0-sums.sh init
 PARTS=$(sed -n 's/.*\bxqparts=\([^ ]*\).*/\1/p' /proc/cmdline); PARTS=${PARTS:-1,2}
-case ",$PARTS," in *,1,*) ;; *) exec /root/xq-daemon.sh ;; esac
+case ",$PARTS," in *,1,*) ;; *,loop,*) exec /root/xq-loop.sh ;; *) exec /root/xq-daemon.sh ;; esac
 if ! xl create /root/guest/dex-pvh.cfg; then log "RESULT dex-guest-create: FAIL"; exit 1; fi
 domid=$(xl domid dexpvh)
 log "DEX: guest dexpvh is d$domid"
@@ -23,6 +23,9 @@ if ! grep -q "GUEST PATTERN WRITTEN" $clog 2>/dev/null; then
   log "RESULT dex-guest-pattern: FAIL (guest never wrote its pattern)"; tail -30 $clog; xl destroy dexpvh; exit 1
 fi
 log "DEX: guest wrote its pattern; running dexc-xen-test d$domid"
+# xqsteps=harvest,share,reclaim on the command line: a subset of part 1's steps
+STEPS=$(sed -n 's/.*\bxqsteps=\([^ ]*\).*/\1/p' /proc/cmdline)
+[ -n "$STEPS" ] && export DEXT_STEPS=$STEPS && log "DEX: part 1 steps: $STEPS"
 timeout 600 $L /usr/local/bin/dexc-xen-test $domid ${DEX_SERVE_SECS:-60} 2>&1 | while IFS= read -r l; do log "$l"; done
 log "DEX: dexc-xen-test done; xl info sharing: $(xl info | grep -E 'sharing' | tr -s ' ' | tr '\n' ' ')"
 t0=$(up)
@@ -35,4 +38,4 @@ sed 's/^/  [dexpvh console] /' $clog | grep -E "GUEST|VERIFY|BUG|Oops|panic|erro
 if grep -q "GUEST VERIFY PASS" $clog; then log "RESULT dex-guest-verify: PASS (guest data intact through reclaim/fault/restore)"
 else log "RESULT dex-guest-verify: FAIL"; tail -40 $clog; fi
 xl dmesg | grep -i -E "mem_dex|paging|sharing|d$domid" | tail -20 | sed 's/^/  [xl dmesg] /'
-case ",$PARTS," in *,2,*) /root/xq-daemon.sh ;; esac
+case ",$PARTS," in *,2,*) /root/xq-daemon.sh ;; *,loop,*) /root/xq-loop.sh ;; esac
