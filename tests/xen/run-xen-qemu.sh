@@ -4,6 +4,7 @@
 # Env: XQEXTRA="xqshare=hvm" (extra dom0 cmdline words, read by test scripts)
 #      XEN=path to uncompressed xen ELF (default $W/xen-4.17.elf; xen.gz must be gunzipped for QEMU's multiboot loader)
 #      XQTESTS=pv,pvh,hvm  TIMEOUT=1500  SMP=2  MEM=3072  XENARGS=... DOM0ARGS=...  LOG=$W/run.log  SHELL_AT_END=0
+#      XQ_CPU=max,-smap  XQ_ACCEL=tcg (e.g. tcg,thread=single): QEMU's -cpu and -accel
 # CPU model: -cpu max,-smap  (with SMAP exposed, Debian's Xen 4.17 PV dom0 dies with a #PF at its first
 #            bounce frame under TCG). max gives AMD SVM + NPT (+vGIF), so Xen reports "HVM: SVM enabled" and HAP.
 W=${1:-/tmp/de-xen-test}; HERE=$(cd $(dirname $0); pwd)
