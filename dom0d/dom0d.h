@@ -158,7 +158,7 @@ struct daemon {
     uint32_t ngroups;
     struct de_stats gone_st;    /* totals of guests that have left */
     uint64_t start_ns;
-    uint8_t scratch[2][DE_PAGE_SIZE];
+    uint8_t scratch[DE_PAGE_SIZE];   /* a page decoded to check an encoding or serve a fault */
     uint8_t idxbuf[DE_PAGE_SIZE];    /* index_page() reads candidates here */
     /* copies of a scan chunk's frozen pages, read in one batch */
     uint8_t chunkbuf[SCAN_CHUNK][DE_PAGE_SIZE];

@@ -119,7 +119,7 @@ static int serve_fault(struct guest *g, const struct dexc_event *ev)
     if (ev->gfn >= g->npages)
         return 0;
     r = &g->rec[ev->gfn];
-    rc = fault_decode(g, ev->gfn, g->d->scratch[1], &kind);
+    rc = fault_decode(g, ev->gfn, g->d->scratch, &kind);
     if (rc != 0) {
         /* Never hand the guest wrong bytes: it waits, and we say why. */
         g->st.errors++;
@@ -128,7 +128,7 @@ static int serve_fault(struct guest *g, const struct dexc_event *ev)
                   strerror(rc < 0 ? -rc : EIO));
         return 0;
     }
-    rc = dexc_restore(g->dx, &p, 1, g->d->scratch[1], 0);
+    rc = dexc_restore(g->dx, &p, 1, g->d->scratch, 0);
     if (rc == -ESRCH || p.rc == -ESRCH)
         return -ESRCH;
     if (rc < 0 || (p.rc != 0 && p.rc != -EEXIST)) {

@@ -220,7 +220,7 @@ static int try_patch(struct guest *g, uint64_t gfn, const uint8_t *page,
                      const struct simdetect_keys *k)
 {
     struct daemon *d = g->d;
-    uint8_t *check = d->scratch[1];
+    uint8_t *check = d->scratch;
     uint32_t obj;
     ssize_t len;
     int rc;
@@ -252,7 +252,7 @@ static int try_patch(struct guest *g, uint64_t gfn, const uint8_t *page,
 static int try_compress(struct guest *g, uint64_t gfn, const uint8_t *page)
 {
     struct daemon *d = g->d;
-    uint8_t *check = d->scratch[1];
+    uint8_t *check = d->scratch;
     ssize_t len;
 
     len = compressor_encode(g->cc, page, d->encbuf, g->pol.compress_threshold);
@@ -455,14 +455,13 @@ static void process_chunk(struct guest *g, uint64_t base, size_t m)
 static uint64_t scan_slice(struct guest *g, uint64_t first, uint64_t n,
                            uint64_t deadline)
 {
-    enum { CHUNK = SCAN_CHUNK };
     struct daemon *d = g->d;
-    uint8_t bits[CHUNK];
-    struct dexc_page fz[CHUNK];
+    uint8_t bits[SCAN_CHUNK];
+    struct dexc_page fz[SCAN_CHUNK];
     uint64_t off;
 
-    for (off = 0; off < n && !g->gone; off += CHUNK) {
-        size_t m = n - off < CHUNK ? n - off : CHUNK, nf = 0;
+    for (off = 0; off < n && !g->gone; off += SCAN_CHUNK) {
+        size_t m = n - off < SCAN_CHUNK ? n - off : SCAN_CHUNK, nf = 0;
         uint64_t base = first + off;
 
         if (off && stats_now_ns() > deadline)
