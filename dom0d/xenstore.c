@@ -25,8 +25,8 @@ struct xsw_dom {
     bool watched;
     bool adopted;
     bool dying;                         /* its xenstore directory is gone */
-    char *last[XS_NKEYS];                 /* last accepted raw value, or NULL */
-    char *bad[XS_NKEYS];                  /* last rejected raw value (warned
+    char *last[XS_NKEYS];               /* last accepted raw value, or NULL */
+    char *bad[XS_NKEYS];                /* last rejected raw value (warned
                                            once, not at every re-read) */
     struct xs_dom_policy pol;           /* effective */
     struct xsw_dom *next;
